@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+import type { RouteDef, RouteId, RouteResponse, Routes } from '@smelt/shared/api';
+import type { Inventory } from '../inventory/inventory.ts';
+
+type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
+export interface HandlerInput<R extends RouteDef> {
+  params: Parsed<R['params']>;
+  query: Parsed<R['query']>;
+  body: Parsed<R['body']>;
+}
+export type Handlers = {
+  [K in Exclude<RouteId, 'health' | 'index'>]: (input: HandlerInput<Routes[K]>) => Promise<RouteResponse<Routes[K]>>;
+};
+
+/** Each API route's work, as a call into the inventory with already-validated input. */
+export function createHandlers(inventory: Inventory): Handlers {
+  const { boots, deployments, machines, defaults } = inventory;
+  return {
+    listBoots: ({ query }) => boots.list(query),
+    getBoot: ({ params }) => boots.get(params.name),
+    createBoot: ({ body }) => boots.create(body),
+    updateBoot: ({ params, body }) => boots.update(params.name, body),
+    deleteBoot: ({ params }) => noContent(boots.delete(params.name)),
+
+    listDeployments: ({ query }) => deployments.list(query),
+    getDeployment: ({ params }) => deployments.get(params.ref),
+    createDeployment: ({ body }) => deployments.create(body),
+    updateDeployment: ({ params, body }) => deployments.update(params.ref, body),
+    deleteDeployment: ({ params }) => noContent(deployments.delete(params.ref)),
+
+    listMachines: ({ query }) => machines.list(query),
+    getMachine: ({ params }) => machines.get(params.mac),
+    createMachine: ({ body }) => machines.create(body),
+    updateMachine: ({ params, body }) => machines.update(params.mac, body),
+    deleteMachine: ({ params }) => noContent(machines.delete(params.mac)),
+
+    getDefaults: () => defaults.get(),
+    replaceDefaults: ({ body }) => defaults.replace(body),
+    updateDefaults: ({ body }) => defaults.update(body),
+  };
+}
+
+/** A 204 route answers nothing: its handler resolves to undefined once the work is done. */
+async function noContent(work: Promise<void>): Promise<undefined> {
+  await work;
+  return undefined;
+}

@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import {
+  cidrContains,
+  cidrSchema,
+  ipv4Schema,
+  ipv4ToNumber,
+  numberToIpv4,
+  parseCidr,
+  type Cidr,
+} from '@smelt/shared/net';
+
+/** HOST:PORT, with an IPv4 host, a bracketed IPv6 host or a name; port 0 asks the OS for a free one. */
+export const listenSchema = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/, { message: 'use HOST:PORT, e.g. 0.0.0.0:7480' })
+  .refine((text) => Number(text.slice(text.lastIndexOf(':') + 1)) <= 65535, { message: 'port above 65535' });
+
+export function splitListen(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(colon + 1)) };
+}
+
+export const dhcpModes = ['server', 'proxy', 'off'] as const;
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const storeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('sqlite') }),
+  z.strictObject({
+    kind: z.literal('etcd'),
+    endpoints: z.array(z.url()).min(1, { message: 'list at least one etcd endpoint' }),
+    prefix: z.string().startsWith('/').default('/smelt'),
+  }),
+]);
+
+/** The whole daemon configuration (DESIGN.md §9). Every key has a default except the address machines reach. */
+export const configSchema = z
+  .strictObject({
+    interface: z.string().min(1).optional(),
+    address: ipv4Schema,
+    dataDir: z.string().min(1).default('/var/lib/smelt'),
+    api: z.strictObject({ listen: listenSchema.default('0.0.0.0:7480') }).prefault({}),
+    http: z.strictObject({ listen: listenSchema.default('0.0.0.0:80') }).prefault({}),
+    tftp: z.strictObject({ listen: listenSchema.default('0.0.0.0:69') }).prefault({}),
+    dhcp: z
+      .strictObject({
+        // proxy never hands out addresses, so a first run cannot disturb a network it does not own.
+        mode: z.enum(dhcpModes).default('proxy'),
+        subnet: cidrSchema.optional(),
+        pool: z.strictObject({ start: ipv4Schema, end: ipv4Schema }).optional(),
+        gateway: ipv4Schema.optional(),
+        dns: z.array(ipv4Schema).default([]),
+        leaseTime: z.number().int().min(60).max(31_536_000).default(3600),
+      })
+      .prefault({}),
+    ipxe: z.strictObject({ dir: z.string().min(1).default('/usr/lib/ipxe') }).prefault({}),
+    store: storeSchema.default({ kind: 'sqlite' }),
+    log: z.strictObject({ level: z.enum(logLevels).default('info') }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const { dhcp } = config;
+    if (dhcp.mode === 'server') {
+      if (!dhcp.subnet) ctx.addIssue({ code: 'custom', path: ['dhcp', 'subnet'], message: 'required in server mode' });
+      if (!dhcp.pool) ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: 'required in server mode' });
+    }
+    const subnet = dhcp.subnet === undefined ? undefined : parseCidr(dhcp.subnet);
+    if (subnet && dhcp.gateway !== undefined) checkInside(ctx, subnet, dhcp.subnet, ['dhcp', 'gateway'], dhcp.gateway);
+    if (!dhcp.pool) return;
+    const start = ipv4ToNumber(dhcp.pool.start) ?? 0;
+    const end = ipv4ToNumber(dhcp.pool.end) ?? 0;
+    if (subnet) {
+      checkInside(ctx, subnet, dhcp.subnet, ['dhcp', 'pool', 'start'], dhcp.pool.start);
+      checkInside(ctx, subnet, dhcp.subnet, ['dhcp', 'pool', 'end'], dhcp.pool.end);
+    }
+    if (start > end) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dhcp', 'pool'],
+        message: `start ${dhcp.pool.start} is after end ${dhcp.pool.end}`,
+      });
+    }
+    for (const [what, address] of [
+      ['server address', config.address],
+      ['gateway', dhcp.gateway],
+    ] as const) {
+      const value = address === undefined ? undefined : ipv4ToNumber(address);
+      if (value !== undefined && value >= start && value <= end) {
+        ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: `contains the ${what} ${address}` });
+      }
+    }
+  });
+
+function checkInside(ctx: z.RefinementCtx, subnet: Cidr, text: string | undefined, path: string[], address: string) {
+  const value = ipv4ToNumber(address);
+  if (value !== undefined && !cidrContains(subnet, value)) {
+    ctx.addIssue({ code: 'custom', path, message: `${address} is not inside ${text ?? numberToIpv4(subnet.network)}` });
+  }
+}
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/**
+ * Every settable key, with how a string from the environment or a flag becomes its value. These are the stable
+ * names of DESIGN.md §9: SMELT_ + the path in upper snake case, or --path.
+ */
+export const configKeys = {
+  interface: 'string',
+  address: 'string',
+  dataDir: 'string',
+  'api.listen': 'string',
+  'http.listen': 'string',
+  'tftp.listen': 'string',
+  'dhcp.mode': 'string',
+  'dhcp.subnet': 'string',
+  'dhcp.pool.start': 'string',
+  'dhcp.pool.end': 'string',
+  'dhcp.gateway': 'string',
+  'dhcp.dns': 'list',
+  'dhcp.leaseTime': 'number',
+  'ipxe.dir': 'string',
+  'store.kind': 'string',
+  'store.endpoints': 'list',
+  'store.prefix': 'string',
+  'log.level': 'string',
+} as const satisfies Record<string, 'string' | 'number' | 'list'>;
+export type ConfigKey = keyof typeof configKeys;
+
+/** dataDir → SMELT_DATA_DIR, dhcp.pool.start → SMELT_DHCP_POOL_START. */
+export function envNameOf(key: ConfigKey): string {
+  return (
+    'SMELT_' +
+    key
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .replaceAll('.', '_')
+      .toUpperCase()
+  );
+}

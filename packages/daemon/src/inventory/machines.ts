@@ -1,0 +1,72 @@
+import type { Deployment } from '@smelt/shared/deployment';
+import type { Machine, MachinePatch, MachineRecord, MachineSpec, machineStates } from '@smelt/shared/machine';
+import { conflict, notFound } from '../errors.ts';
+import type { InventoryContext } from './context.ts';
+import { paginate } from './page.ts';
+
+/** The API's view of a machine: its record plus the state derived from its deployment. */
+function present(record: MachineRecord, deployment: Deployment | undefined): Machine {
+  return { ...record, state: deployment?.state ?? 'free', deployment: deployment?.name ?? null };
+}
+
+export function createMachineInventory(ctx: InventoryContext) {
+  async function deploymentOf(mac: string): Promise<Deployment | undefined> {
+    return (await ctx.deployments.get(mac))?.value;
+  }
+
+  return {
+    async get(mac: string): Promise<Machine> {
+      const row = await ctx.machines.get(mac);
+      if (!row) throw notFound('machine', mac);
+      return present(row.value, await deploymentOf(mac));
+    },
+
+    async list(query: {
+      limit: number;
+      cursor?: string | undefined;
+      state?: (typeof machineStates)[number] | undefined;
+      arch?: string | undefined;
+    }) {
+      const deployments = new Map((await ctx.deployments.all()).map((row) => [row.key, row.value]));
+      const machines = (await ctx.machines.all())
+        .map((row) => present(row.value, deployments.get(row.key)))
+        .filter(
+          (m) =>
+            (query.state === undefined || m.state === query.state) &&
+            (query.arch === undefined || m.arch === query.arch),
+        );
+      return paginate(machines, (m) => m.mac, query);
+    },
+
+    create: (spec: MachineSpec) =>
+      ctx.exclusive(async () => {
+        if (await ctx.machines.get(spec.mac)) throw conflict(`machine ${spec.mac} is already registered`);
+        const now = ctx.timestamp();
+        const record: MachineRecord = { mac: spec.mac, labels: spec.labels ?? {}, createdAt: now, updatedAt: now };
+        await ctx.machines.put(spec.mac, record, 0);
+        return present(record, await deploymentOf(spec.mac));
+      }),
+
+    update: (mac: string, patch: MachinePatch) =>
+      ctx.exclusive(async () => {
+        const row = await ctx.machines.get(mac);
+        if (!row) throw notFound('machine', mac);
+        const record: MachineRecord = {
+          ...row.value,
+          ...(patch.labels && { labels: patch.labels }),
+          updatedAt: ctx.timestamp(),
+        };
+        await ctx.machines.put(mac, record, row.version);
+        return present(record, await deploymentOf(mac));
+      }),
+
+    delete: (mac: string) =>
+      ctx.exclusive(async () => {
+        const row = await ctx.machines.get(mac);
+        if (!row) throw notFound('machine', mac);
+        const deployment = await deploymentOf(mac);
+        if (deployment) throw conflict(`machine ${mac} has deployment "${deployment.name}"; delete it first`);
+        await ctx.machines.delete(mac, row.version);
+      }),
+  };
+}
