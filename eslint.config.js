@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Tests and tooling talk to people on the console; node:test's describe/it return promises by design.
-    files: ['**/*.test.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
+    files: ['**/*.test.ts', '**/*.contract.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-floating-promises': 'off' },
   },
 );

@@ -33,7 +33,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       }
       const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      if (name in options) throw new UsageError(`--${name} is given twice`);
+      if (Object.hasOwn(options, name)) throw new UsageError(`--${name} is given twice`);
       options[name] = value;
     } else if (Object.keys(options).length === 0) {
       command.push(arg);

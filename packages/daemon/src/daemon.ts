@@ -30,7 +30,8 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   const store = openStore(config);
   const inventory = createInventory(store);
   const api = createApiApp({ inventory, token, log: log.child({ subsystem: 'api' }), version, startedAt: Date.now() });
-  const apiServer = createServer(api.callback());
+  const handleApi = api.callback();
+  const apiServer = createServer((request, response) => void handleApi(request, response));
   // Keep-alive clients (smeltctl, scripts) must not hold a shutdown open.
   apiServer.keepAliveTimeout = 5000;
   let apiAddress;

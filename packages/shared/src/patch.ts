@@ -7,21 +7,42 @@ export type MergePatchShape<S extends z.ZodRawShape> = {
 
 /**
  * The shape of a JSON merge patch (RFC 7396) over `shape`: every field optional (left alone) or null (cleared,
- * which for a field with a default restores the default when the result is parsed again).
+ * which for a field with a default restores the default when the result is parsed again). The type is the
+ * top-level view; records additionally accept null for a key at run time.
  */
 export function mergePatchShape<S extends z.ZodRawShape>(shape: S): MergePatchShape<S> {
   const patch: Record<string, z.ZodType> = {};
   for (const [key, field] of Object.entries(shape)) {
-    const inner = field instanceof z.ZodOptional || field instanceof z.ZodDefault ? field.unwrap() : field;
-    patch[key] = (inner as z.ZodType).nullable().optional();
+    const inner = (
+      field instanceof z.ZodOptional || field instanceof z.ZodDefault ? field.unwrap() : field
+    ) as z.ZodType;
+    // A record (vars, labels) is merged key by key, so one of its keys can be cleared with null too.
+    const merged =
+      inner instanceof z.ZodRecord ? z.record(inner.keyType, (inner.valueType as z.ZodType).nullable()) : inner;
+    patch[key] = merged.nullable().optional();
   }
   return patch as MergePatchShape<S>;
 }
 
-/** Applies a merge patch to a plain object: null deletes the key, undefined leaves it, anything else replaces it. */
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Applies a JSON merge patch (RFC 7396 §2): null deletes a key, undefined leaves it, an object merges into an
+ * object key by key (so `vars: {b: "2"}` keeps the other vars), and anything else, arrays included, replaces.
+ */
 export function applyMergePatch(target: object, patch: object): Record<string, unknown> {
-  const changes = Object.entries(patch).filter(([, value]) => value !== undefined);
-  const touched = new Set(changes.map(([key]) => key));
-  const kept = Object.entries(target).filter(([key]) => !touched.has(key));
-  return Object.fromEntries([...kept, ...changes.filter(([, value]) => value !== null)]);
+  const result: Record<string, unknown> = { ...(target as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const current = result[key];
+    if (value === null) {
+      result[key] = undefined;
+    } else if (isPlainObject(value)) {
+      result[key] = applyMergePatch(isPlainObject(current) ? current : {}, value);
+    } else {
+      result[key] = value;
+    }
+  }
+  return Object.fromEntries(Object.entries(result).filter(([, value]) => value !== undefined));
 }

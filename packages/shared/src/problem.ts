@@ -49,6 +49,7 @@ export function fieldErrorsFromZod(error: z.ZodError, where: FieldError['in']): 
   return error.issues.map((issue) => ({
     in: where,
     path: issue.path.map(String).join('.'),
-    message: issue.message,
+    // A bad record key (a label or var name) carries the useful message one level down.
+    message: (issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined) ?? issue.message,
   }));
 }

@@ -80,6 +80,11 @@ export function createApiApp(options: ApiOptions): Koa {
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new SmeltError('not_found', `no API route ${ctx.method} ${ctx.path}; GET /api/v1 lists them`);
       }
+      // The router answered a known path with the wrong method: keep its Allow header (RFC 9110 §15.5.6).
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
+        const allowed = ctx.response.get('Allow');
+        throw new SmeltError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allowed}`);
+      }
     } catch (error) {
       writeProblem(ctx, error, log);
     }
@@ -89,6 +94,6 @@ export function createApiApp(options: ApiOptions): Koa {
     );
   });
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  app.use(router.allowedMethods());
   return app;
 }

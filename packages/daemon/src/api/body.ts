@@ -20,8 +20,11 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES)
+    if (size > MAX_BODY_BYTES) {
+      // The rest of the body is left unread, so this connection cannot carry another request.
+      ctx.set('Connection', 'close');
       throw new SmeltError('payload_too_large', `the body is over the limit of ${MAX_BODY_BYTES} bytes`);
+    }
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');

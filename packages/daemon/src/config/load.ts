@@ -29,7 +29,7 @@ export function resolveConfig(layers: ConfigLayers): Config {
     if (fromEnv !== undefined && fromEnv !== '') setPath(base, key, coerce(key, fromEnv));
   }
   for (const [flag, value] of Object.entries(layers.flags)) {
-    if (flag in configKeys) setPath(base, flag, coerce(flag as ConfigKey, value));
+    if (Object.hasOwn(configKeys, flag)) setPath(base, flag, coerce(flag as ConfigKey, value));
     else problems.push(`--${flag}: not a setting (settings: ${Object.keys(configKeys).join(', ')})`);
   }
   const parsed = configSchema.safeParse(base);

@@ -13,7 +13,7 @@ import {
 export const listenSchema = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/, { message: 'use HOST:PORT, e.g. 0.0.0.0:7480' })
-  .refine((text) => Number(text.slice(text.lastIndexOf(':') + 1)) <= 65535, { message: 'port above 65535' });
+  .refine((text) => Number(/:([0-9]{1,5})$/.exec(text)?.[1] ?? 0) <= 65535, { message: 'port above 65535' });
 
 export function splitListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -56,38 +56,61 @@ export const configSchema = z
     store: storeSchema.default({ kind: 'sqlite' }),
     log: z.strictObject({ level: z.enum(logLevels).default('info') }).prefault({}),
   })
-  .superRefine((config, ctx) => {
-    const { dhcp } = config;
-    if (dhcp.mode === 'server') {
-      if (!dhcp.subnet) ctx.addIssue({ code: 'custom', path: ['dhcp', 'subnet'], message: 'required in server mode' });
-      if (!dhcp.pool) ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: 'required in server mode' });
+  // Runs even when other fields failed to parse, so that one typo does not hide these problems (ConfigError
+  // promises all of them at once); it therefore reads its input as unknown.
+  .superRefine(
+    (config, ctx) => {
+      checkRelations(config, ctx);
+    },
+    { when: () => true },
+  );
+
+const objectAt = (value: unknown): Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+const textAt = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** Rules between settings: what server mode needs, and a pool inside the subnet that leaves our addresses out. */
+function checkRelations(raw: unknown, ctx: z.RefinementCtx): void {
+  const config = objectAt(raw);
+  const dhcp = objectAt(config.dhcp);
+  const subnetText = textAt(dhcp.subnet);
+  const gateway = textAt(dhcp.gateway);
+  const pool = dhcp.pool === undefined ? undefined : objectAt(dhcp.pool);
+  if (dhcp.mode === 'server') {
+    if (subnetText === undefined)
+      ctx.addIssue({ code: 'custom', path: ['dhcp', 'subnet'], message: 'required in server mode' });
+    if (pool === undefined)
+      ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: 'required in server mode' });
+  }
+  const subnet = subnetText === undefined ? undefined : parseCidr(subnetText);
+  if (subnet && gateway !== undefined) checkInside(ctx, subnet, subnetText, ['dhcp', 'gateway'], gateway);
+  if (pool === undefined) return;
+  const startText = textAt(pool.start);
+  const endText = textAt(pool.end);
+  if (subnet) {
+    if (startText !== undefined) checkInside(ctx, subnet, subnetText, ['dhcp', 'pool', 'start'], startText);
+    if (endText !== undefined) checkInside(ctx, subnet, subnetText, ['dhcp', 'pool', 'end'], endText);
+  }
+  const start = startText === undefined ? undefined : ipv4ToNumber(startText);
+  const end = endText === undefined ? undefined : ipv4ToNumber(endText);
+  if (start === undefined || end === undefined) return;
+  if (start > end) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dhcp', 'pool'],
+      message: `start ${startText ?? ''} is after end ${endText ?? ''}`,
+    });
+  }
+  for (const [what, address] of [
+    ['server address', textAt(config.address)],
+    ['gateway', gateway],
+  ] as const) {
+    const value = address === undefined ? undefined : ipv4ToNumber(address);
+    if (value !== undefined && value >= start && value <= end) {
+      ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: `contains the ${what} ${address ?? ''}` });
     }
-    const subnet = dhcp.subnet === undefined ? undefined : parseCidr(dhcp.subnet);
-    if (subnet && dhcp.gateway !== undefined) checkInside(ctx, subnet, dhcp.subnet, ['dhcp', 'gateway'], dhcp.gateway);
-    if (!dhcp.pool) return;
-    const start = ipv4ToNumber(dhcp.pool.start) ?? 0;
-    const end = ipv4ToNumber(dhcp.pool.end) ?? 0;
-    if (subnet) {
-      checkInside(ctx, subnet, dhcp.subnet, ['dhcp', 'pool', 'start'], dhcp.pool.start);
-      checkInside(ctx, subnet, dhcp.subnet, ['dhcp', 'pool', 'end'], dhcp.pool.end);
-    }
-    if (start > end) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dhcp', 'pool'],
-        message: `start ${dhcp.pool.start} is after end ${dhcp.pool.end}`,
-      });
-    }
-    for (const [what, address] of [
-      ['server address', config.address],
-      ['gateway', dhcp.gateway],
-    ] as const) {
-      const value = address === undefined ? undefined : ipv4ToNumber(address);
-      if (value !== undefined && value >= start && value <= end) {
-        ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: `contains the ${what} ${address}` });
-      }
-    }
-  });
+  }
+}
 
 function checkInside(ctx: z.RefinementCtx, subnet: Cidr, text: string | undefined, path: string[], address: string) {
   const value = ipv4ToNumber(address);

@@ -1,0 +1,36 @@
+import CreateBoot from './commands/create/boot.ts';
+import CreateDeployment from './commands/create/deployment.ts';
+import CreateMachine from './commands/create/machine.ts';
+import DeleteBoot from './commands/delete/boot.ts';
+import DeleteDeployment from './commands/delete/deployment.ts';
+import DeleteMachine from './commands/delete/machine.ts';
+import DescribeBoot from './commands/describe/boot.ts';
+import DescribeDeployment from './commands/describe/deployment.ts';
+import DescribeMachine from './commands/describe/machine.ts';
+import GetBoots from './commands/get/boots.ts';
+import GetDeployments from './commands/get/deployments.ts';
+import GetMachines from './commands/get/machines.ts';
+import Login from './commands/login.ts';
+import UpdateDeployment from './commands/update/deployment.ts';
+
+/**
+ * oclif's "explicit" command strategy (package.json "oclif.commands"): the ids are listed here rather than found
+ * by scanning src/commands, which needs no manifest and no glob at start-up. Ids use ":"; users type a space
+ * (topicSeparator), so `smeltctl get boots` runs "get:boots". Singular aliases live on each class.
+ */
+export const COMMANDS = {
+  login: Login,
+  'get:boots': GetBoots,
+  'get:deployments': GetDeployments,
+  'get:machines': GetMachines,
+  'describe:boot': DescribeBoot,
+  'describe:deployment': DescribeDeployment,
+  'describe:machine': DescribeMachine,
+  'create:boot': CreateBoot,
+  'create:deployment': CreateDeployment,
+  'create:machine': CreateMachine,
+  'update:deployment': UpdateDeployment,
+  'delete:boot': DeleteBoot,
+  'delete:deployment': DeleteDeployment,
+  'delete:machine': DeleteMachine,
+};

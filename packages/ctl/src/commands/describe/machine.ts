@@ -1,0 +1,15 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../../base-command.ts';
+import { describeMachine } from '../../render/machine.ts';
+
+export default class DescribeMachine extends BaseCommand {
+  static override summary = 'Show everything known about a machine';
+  static override args = { mac: Args.string({ description: 'its MAC, in any common spelling', required: true }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(DescribeMachine);
+    const client = await this.client(flags);
+    const machine = await client.call('getMachine', { params: { mac: args.mac } });
+    await this.printDetails(machine, () => describeMachine(machine, new Date()), flags.output);
+  }
+}

