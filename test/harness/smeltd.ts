@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { smeltdBin } from './paths.ts';
@@ -37,6 +37,7 @@ export function tempDir(prefix: string): string {
  */
 export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningSmeltd> {
   const dataDir = options.dataDir ?? tempDir('smelt-e2e-');
+  mkdirSync(dataDir, { recursive: true });
   const configPath = join(dataDir, 'test-config.json');
   const config = {
     address: '127.0.0.1',

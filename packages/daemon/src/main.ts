@@ -2,7 +2,7 @@
  * smeltd's composition root: the only place that reads argv, the environment, files under /etc and /proc and
  * signals, and picks implementations (DESIGN.md §4).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { stringify as toYaml } from 'yaml';
 import { parseArgs, takeOptions, UsageError } from './argv.ts';
@@ -38,7 +38,13 @@ Exit codes: 0 ok, 1 failed to run, 2 bad usage or configuration.`;
 
 function hostFacts(): HostFacts {
   const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
-  return { interfaces: networkInterfaces(), routeTable: read('/proc/net/route'), resolvConf: read('/etc/resolv.conf') };
+  const links = existsSync('/sys/class/net') ? readdirSync('/sys/class/net') : [];
+  return {
+    interfaces: networkInterfaces(),
+    links,
+    routeTable: read('/proc/net/route'),
+    resolvConf: read('/etc/resolv.conf'),
+  };
 }
 
 function loadConfig(options: Record<string, string>): Config {
@@ -120,7 +126,11 @@ try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (error) {
   if (error instanceof ConfigError) {
-    process.stderr.write(`smeltd: ${error.message}\n`);
+    // One problem (a mistyped flag, a missing file) is one line; several are listed one per line.
+    const [only, ...more] = error.problems;
+    process.stderr.write(
+      `smeltd: ${only !== undefined && more.length === 0 ? `invalid configuration: ${only}` : error.message}\n`,
+    );
     process.exitCode = 2;
   } else if (error instanceof UsageError || error instanceof DetectError) {
     process.stderr.write(

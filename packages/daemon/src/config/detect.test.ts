@@ -67,12 +67,22 @@ const RESOLV = [
 ].join('\n');
 
 function facts(overrides: Partial<HostFacts> = {}): HostFacts {
-  return { interfaces: interfaces(), routeTable: ROUTES, resolvConf: RESOLV, ...overrides };
+  const links = ['lo', 'eth0', 'docker0', 'wg0', 'eth1'];
+  return { interfaces: interfaces(), links, routeTable: ROUTES, resolvConf: RESOLV, ...overrides };
 }
 
 const n = (text: string) => ipv4ToNumber(text) ?? assert.fail(`not an address: ${text}`);
 
 describe('detectConfig', () => {
+  test('an interface that exists but is down is called down, not missing', () => {
+    assert.throws(
+      () => detectConfig(facts(), 'eth1'),
+      (error: unknown) =>
+        error instanceof DetectError &&
+        error.message.startsWith('interface "eth1" is down or has no address (ip link set eth1 up)'),
+    );
+  });
+
   test('picks the default-route interface when none is given', () => {
     const config = detectConfig(facts());
     assert.equal(config.interface, 'eth0');
@@ -188,7 +198,7 @@ describe('detectConfig', () => {
         assert.equal(error.name, 'DetectError');
         assert.equal(
           error.message,
-          'no interface named "eth9"; interfaces: lo (127.0.0.1/8), eth0 (192.168.1.10/24), docker0 (172.17.0.1/16), wg0 (no IPv4)',
+          'no interface named "eth9"; interfaces: lo (127.0.0.1/8), eth0 (192.168.1.10/24), docker0 (172.17.0.1/16), wg0 (no IPv4), eth1 (down or no address)',
         );
         return true;
       },

@@ -4,7 +4,10 @@ import type { ConfigInput } from './schema.ts';
 
 /** What the host tells us, passed in so that detection stays a pure function of it. */
 export interface HostFacts {
+  /** os.networkInterfaces(): only links that are up and have addresses. */
   interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>;
+  /** Every link's name (/sys/class/net), down ones included, so that "down" and "absent" can be told apart. */
+  links: readonly string[];
   /** The text of /proc/net/route. */
   routeTable: string;
   /** The text of /etc/resolv.conf, or '' when there is none. */
@@ -44,10 +47,13 @@ function parseRouteTable(text: string): Route[] {
     }));
 }
 
-function describeInterfaces(interfaces: HostFacts['interfaces']): string {
-  return Object.entries(interfaces)
-    .map(([name, infos]) => {
-      const v4 = (infos ?? []).filter((i) => i.family === 'IPv4').map((i) => i.cidr);
+function describeInterfaces(facts: HostFacts): string {
+  const names = [...new Set([...facts.links, ...Object.keys(facts.interfaces)])];
+  return names
+    .map((name) => {
+      const infos = facts.interfaces[name];
+      if (infos === undefined) return `${name} (down or no address)`;
+      const v4 = infos.filter((i) => i.family === 'IPv4').map((i) => i.cidr);
       return v4.length > 0 ? `${name} (${v4.join(', ')})` : `${name} (no IPv4)`;
     })
     .join(', ');
@@ -85,19 +91,21 @@ export function detectConfig(facts: HostFacts, interfaceName?: string): ConfigIn
   const name = interfaceName ?? defaultRoutes[0]?.iface;
   if (name === undefined) {
     throw new DetectError(
-      `no default route, so no interface to detect; pass --interface (interfaces: ${describeInterfaces(facts.interfaces)})`,
+      `no default route, so no interface to detect; pass --interface (interfaces: ${describeInterfaces(facts)})`,
     );
   }
   const infos = facts.interfaces[name];
   if (infos === undefined) {
-    throw new DetectError(`no interface named "${name}"; interfaces: ${describeInterfaces(facts.interfaces)}`);
+    throw new DetectError(
+      facts.links.includes(name)
+        ? `interface "${name}" is down or has no address (ip link set ${name} up); interfaces: ${describeInterfaces(facts)}`
+        : `no interface named "${name}"; interfaces: ${describeInterfaces(facts)}`,
+    );
   }
   const v4 =
     infos.find((info) => info.family === 'IPv4' && !info.internal) ?? infos.find((info) => info.family === 'IPv4');
   if (!v4?.cidr) {
-    throw new DetectError(
-      `interface "${name}" has no IPv4 address; interfaces: ${describeInterfaces(facts.interfaces)}`,
-    );
+    throw new DetectError(`interface "${name}" has no IPv4 address; interfaces: ${describeInterfaces(facts)}`);
   }
   const cidr = parseCidr(v4.cidr);
   const address = ipv4ToNumber(v4.address);

@@ -35,8 +35,13 @@ export function resolveConfig(layers: ConfigLayers): Config {
   const parsed = configSchema.safeParse(base);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const path = issue.path.map(String).join('.') || '(top level)';
-      problems.push(`${path}: ${issue.message}`);
+      const path = issue.path.map(String);
+      if (issue.code === 'unrecognized_keys') {
+        // Reported under each key's own path, so `api.port` points at the line to fix.
+        for (const key of issue.keys) problems.push(`${[...path, key].join('.')}: not a setting`);
+      } else {
+        problems.push(`${path.join('.') || '(top level)'}: ${issue.message}`);
+      }
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
