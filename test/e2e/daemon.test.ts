@@ -363,7 +363,17 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
     dataDir: join(dir, 'data'), // file
     api: { listen: '127.0.0.1:2222' }, // env over file
     http: { listen: '0.0.0.0:80' }, // default
-    tftp: { listen: '10.0.0.2:69' }, // env over default
+    tftp: {
+      listen: '10.0.0.2:69',
+      maxTransfers: 1000,
+      maxPerPeer: 8,
+      maxBlksize: 65464,
+      maxWindowsize: 64,
+      timeout: 1,
+      retries: 5,
+      maxQueue: 10_000,
+    }, // listen: env over default
+    files: { dirs: [] }, // default
     dhcp: {
       mode: 'server', // flag over env over file
       subnet: '10.0.0.0/24', // flag

@@ -4,6 +4,7 @@ import { createApiApp } from './api/app.ts';
 import type { Config } from './config/schema.ts';
 import { createInventory } from './inventory/inventory.ts';
 import { listenHttp } from './listen.ts';
+import { createMetrics } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/store.ts';
 import { ensureToken } from './token.ts';
@@ -29,7 +30,15 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   if (tightened) log.warn({ dataDir: config.dataDir }, 'the API token file was readable by others; made it 0600');
   const store = openStore(config);
   const inventory = createInventory(store);
-  const api = createApiApp({ inventory, token, log: log.child({ subsystem: 'api' }), version, startedAt: Date.now() });
+  const metrics = createMetrics();
+  const api = createApiApp({
+    inventory,
+    metrics,
+    token,
+    log: log.child({ subsystem: 'api' }),
+    version,
+    startedAt: Date.now(),
+  });
   const handleApi = api.callback();
   const apiServer = createServer((request, response) => void handleApi(request, response));
   // Keep-alive clients (smeltctl, scripts) must not hold a shutdown open.

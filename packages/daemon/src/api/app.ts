@@ -6,6 +6,7 @@ import { routes, type RouteDef, type RouteId } from '@smelt/shared/api';
 import { fieldErrorsFromZod, type FieldError } from '@smelt/shared/problem';
 import { SmeltError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
+import type { Metrics } from '../metrics.ts';
 import { createTokenCheck } from './auth.ts';
 import { readJsonBody } from './body.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
@@ -13,6 +14,7 @@ import { writeProblem } from './problem.ts';
 
 export interface ApiOptions {
   inventory: Inventory;
+  metrics: Metrics;
   token: string;
   log: Logger;
   version: string;
@@ -92,6 +94,11 @@ export function createApiApp(options: ApiOptions): Koa {
       { method: ctx.method, path: ctx.path, status: ctx.status, ms: performance.now() - started },
       'api request',
     );
+  });
+  // Prometheus scrapes without a token; counters and gauges hold nothing secret.
+  router.get('/metrics', (ctx) => {
+    ctx.type = 'text/plain; version=0.0.4';
+    ctx.body = options.metrics.render();
   });
   app.use(router.routes());
   app.use(router.allowedMethods());

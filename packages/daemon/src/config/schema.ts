@@ -40,7 +40,31 @@ export const configSchema = z
     dataDir: z.string().min(1).default('/var/lib/smelt'),
     api: z.strictObject({ listen: listenSchema.default('0.0.0.0:7480') }).prefault({}),
     http: z.strictObject({ listen: listenSchema.default('0.0.0.0:80') }).prefault({}),
-    tftp: z.strictObject({ listen: listenSchema.default('0.0.0.0:69') }).prefault({}),
+    tftp: z
+      .strictObject({
+        // 0.0.0.0 means one socket per local IPv4 address, so each transfer answers from the address it was
+        // asked on (node:dgram has no IP_PKTINFO).
+        listen: listenSchema.default('0.0.0.0:69'),
+        /** Transfers in flight at once; requests beyond it wait in a queue (a storm becomes a queue). */
+        maxTransfers: z.number().int().min(1).max(100_000).default(1000),
+        /** Transfers in flight per client address; more wait in the queue. */
+        maxPerPeer: z.number().int().min(1).max(1000).default(8),
+        /** RFC 2348 blksize upper bound; also capped by the interface MTU (1468 on a 1500-byte Ethernet). */
+        maxBlksize: z.number().int().min(512).max(65464).default(65464),
+        /** RFC 7440 windowsize upper bound. */
+        maxWindowsize: z.number().int().min(1).max(64).default(64),
+        /** First retransmission timeout in seconds when the client asks none (RFC 2349 allows 1-255). */
+        timeout: z.number().min(0.1).max(255).default(1),
+        /** Retransmissions of one block or window before the transfer is abandoned. */
+        retries: z.number().int().min(1).max(50).default(5),
+        /** Requests waiting for a transfer slot beyond which new ones are refused with a TFTP error. */
+        maxQueue: z.number().int().min(0).max(1_000_000).default(10_000),
+      })
+      .prefault({}),
+    /** Directories served at the root of the virtual tree (TFTP and HTTP), searched in order before ipxe.dir. */
+    files: z
+      .strictObject({ dirs: z.array(z.string().startsWith('/', { message: 'use absolute paths' })).default([]) })
+      .prefault({}),
     dhcp: z
       .strictObject({
         // proxy never hands out addresses, so a first run cannot disturb a network it does not own.
@@ -133,6 +157,14 @@ export const configKeys = {
   'api.listen': 'string',
   'http.listen': 'string',
   'tftp.listen': 'string',
+  'tftp.maxTransfers': 'number',
+  'tftp.maxPerPeer': 'number',
+  'tftp.maxBlksize': 'number',
+  'tftp.maxWindowsize': 'number',
+  'tftp.timeout': 'number',
+  'tftp.retries': 'number',
+  'tftp.maxQueue': 'number',
+  'files.dirs': 'list',
   'dhcp.mode': 'string',
   'dhcp.subnet': 'string',
   'dhcp.pool.start': 'string',

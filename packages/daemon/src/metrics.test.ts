@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createMetrics } from './metrics.ts';
+
+describe('metrics', () => {
+  test('counters add per label set and render in the Prometheus text format', () => {
+    const metrics = createMetrics();
+    const dropped = metrics.counter('smelt_tftp_packets_dropped_total', 'Datagrams dropped, by reason');
+    dropped.inc({ reason: 'truncated' });
+    dropped.inc({ reason: 'truncated' }, 2);
+    dropped.inc({ reason: 'opcode' });
+    assert.equal(metrics.value('smelt_tftp_packets_dropped_total', { reason: 'truncated' }), 3);
+    assert.equal(metrics.value('smelt_tftp_packets_dropped_total', { reason: 'never' }), 0);
+    assert.equal(
+      metrics.render(),
+      [
+        '# HELP smelt_tftp_packets_dropped_total Datagrams dropped, by reason',
+        '# TYPE smelt_tftp_packets_dropped_total counter',
+        'smelt_tftp_packets_dropped_total{reason="truncated"} 3',
+        'smelt_tftp_packets_dropped_total{reason="opcode"} 1',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('gauges go up and down; label values are escaped', () => {
+    const metrics = createMetrics();
+    const active = metrics.gauge('smelt_tftp_transfers_active', 'Transfers in flight');
+    active.inc();
+    active.inc();
+    active.dec();
+    active.set(7, { peer: 'a"b\\c\nd' });
+    assert.equal(metrics.value('smelt_tftp_transfers_active'), 1);
+    assert.match(metrics.render(), /smelt_tftp_transfers_active\{peer="a\\"b\\\\c\\nd"\} 7/);
+  });
+
+  test('one name cannot be both a counter and a gauge', () => {
+    const metrics = createMetrics();
+    metrics.counter('x', 'x');
+    assert.throws(() => metrics.gauge('x', 'x'), /already a counter/);
+  });
+});

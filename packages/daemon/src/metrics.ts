@@ -1,0 +1,79 @@
+/**
+ * Counters and gauges every subsystem reports into (packets dropped, transfers active, queue length), exposed
+ * at /metrics in the Prometheus text format. One registry per daemon, passed down; nothing global.
+ */
+export interface Counter {
+  inc(labels?: Readonly<Record<string, string>>, by?: number): void;
+}
+export interface Gauge {
+  set(value: number, labels?: Readonly<Record<string, string>>): void;
+  inc(labels?: Readonly<Record<string, string>>, by?: number): void;
+  dec(labels?: Readonly<Record<string, string>>, by?: number): void;
+}
+export interface Metrics {
+  counter(name: string, help: string): Counter;
+  gauge(name: string, help: string): Gauge;
+  /** The value of one series, for tests and for the CLI. */
+  value(name: string, labels?: Readonly<Record<string, string>>): number;
+  /** Prometheus text exposition format 0.0.4. */
+  render(): string;
+}
+
+interface Family {
+  type: 'counter' | 'gauge';
+  help: string;
+  series: Map<string, number>;
+}
+
+function seriesKey(labels: Readonly<Record<string, string>> = {}): string {
+  return Object.keys(labels)
+    .sort()
+    .map((key) => `${key}="${(labels[key] ?? '').replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+    .join(',');
+}
+
+export function createMetrics(): Metrics {
+  const families = new Map<string, Family>();
+
+  function family(name: string, type: Family['type'], help: string): Family {
+    const existing = families.get(name);
+    if (existing) {
+      if (existing.type !== type) throw new Error(`metric ${name} is already a ${existing.type}`);
+      return existing;
+    }
+    const created: Family = { type, help, series: new Map() };
+    families.set(name, created);
+    return created;
+  }
+
+  function add(f: Family, labels: Readonly<Record<string, string>> | undefined, by: number): void {
+    const key = seriesKey(labels);
+    f.series.set(key, (f.series.get(key) ?? 0) + by);
+  }
+
+  return {
+    counter(name, help) {
+      const f = family(name, 'counter', help);
+      return { inc: (labels, by = 1) => add(f, labels, by) };
+    },
+    gauge(name, help) {
+      const f = family(name, 'gauge', help);
+      return {
+        set: (value, labels) => f.series.set(seriesKey(labels), value),
+        inc: (labels, by = 1) => add(f, labels, by),
+        dec: (labels, by = 1) => add(f, labels, -by),
+      };
+    },
+    value(name, labels) {
+      return families.get(name)?.series.get(seriesKey(labels)) ?? 0;
+    },
+    render() {
+      const lines: string[] = [];
+      for (const [name, f] of [...families].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
+        for (const [key, value] of f.series) lines.push(`${name}${key ? `{${key}}` : ''} ${value}`);
+      }
+      return lines.join('\n') + '\n';
+    },
+  };
+}
