@@ -54,14 +54,22 @@ export function createMetrics(): Metrics {
   return {
     counter(name, help) {
       const f = family(name, 'counter', help);
-      return { inc: (labels, by = 1) => add(f, labels, by) };
+      return {
+        inc: (labels, by = 1) => {
+          add(f, labels, by);
+        },
+      };
     },
     gauge(name, help) {
       const f = family(name, 'gauge', help);
       return {
         set: (value, labels) => f.series.set(seriesKey(labels), value),
-        inc: (labels, by = 1) => add(f, labels, by),
-        dec: (labels, by = 1) => add(f, labels, -by),
+        inc: (labels, by = 1) => {
+          add(f, labels, by);
+        },
+        dec: (labels, by = 1) => {
+          add(f, labels, -by);
+        },
       };
     },
     value(name, labels) {
