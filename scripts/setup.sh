@@ -24,7 +24,11 @@ TEST_PKGS=(
   "${START_PKGS[@]}"
   curl       # HTTP checks against a running smeltd
   procps     # ps, pgrep: the e2e suite inspects the processes it starts
-  util-linux # unshare, flock, setsid
+  util-linux # unshare, flock, setsid, setpriv
+  tftp-hpa      # tftp: a real TFTP client for the TFTP suite
+  atftp         # atftp: a TFTP client that speaks windowsize (RFC 7440)
+  python3-scapy # hand-made and hostile packets (run with /usr/bin/python3: a pyenv python3 may shadow it)
+  nftables      # nft: induced packet loss inside test namespaces
 )
 
 # ---- Pinned tool versions (installed into .tools only when the machine has nothing suitable) -----------------------
