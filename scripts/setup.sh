@@ -29,6 +29,7 @@ TEST_PKGS=(
   atftp         # atftp: a TFTP client that speaks windowsize (RFC 7440)
   python3-scapy # hand-made and hostile packets (run with /usr/bin/python3: a pyenv python3 may shadow it)
   nftables      # nft: induced packet loss inside test namespaces
+  xorriso       # builds the ISO 9660 / Rock Ridge / Joliet / El Torito images the ISO reader is tested on
 )
 
 # ---- Pinned tool versions (installed into .tools only when the machine has nothing suitable) -----------------------
