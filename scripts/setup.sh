@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Smelt set-up: scripts/setup.sh [--for start|test]   (default: test, which is a superset of start)
-# Makes sure this machine has what `./run.sh start` or `./run.sh test` needs, and does nothing (quietly, in a second
-# or two) when it already has it:
+# Smelt set-up: scripts/setup.sh [--for start|test|bench]   (default: test, a superset of start; bench: test + more)
+# Makes sure this machine has what `./run.sh start`, `./run.sh test` or `pnpm bench` needs, and does nothing
+# (quietly, in a second or two) when it already has it:
 #   1. Node >= 24: the PATH's node if new enough, else .tools/node_modules/node-linux-<arch> (npm package, installed
 #      here with the machine's own npm; the distribution's Node 20 is too old);
 #   2. pnpm 10: the PATH's pnpm if it is pnpm 10, else .tools/node_modules/pnpm. Never via corepack or pnpm's own
 #      version switching: the registry has no package signatures, so those fail;
-#   3. the Debian packages listed below (apt-get, as root);
+#   3. the Debian packages listed below (apt-get, as root); for bench also tftpd-hpa, unpacked into .tools/deb;
 #   4. `pnpm install --frozen-lockfile` when node_modules is missing or out of date with the lockfile/package.json files.
 # Progress lines go to stderr, only when something is done.
 set -euo pipefail
@@ -31,6 +31,18 @@ TEST_PKGS=(
   nftables      # nft: induced packet loss inside test namespaces
   xorriso       # builds the ISO 9660 / Rock Ridge / Joliet / El Torito images the ISO reader is tested on
 )
+# BENCH_PKGS: what `pnpm bench` needs on top of TEST_PKGS (the reference servers, the 1 ms link). tftpd-hpa itself is
+# not here: it conflicts with atftpd as a package, so step 3 unpacks it into .tools/deb instead (BENCH_DEBS).
+BENCH_PKGS=(
+  "${TEST_PKGS[@]}"
+  atftpd   # the windowsize-capable reference TFTP server (run in the foreground by the bench, never as a service)
+  libwrap0 # a library tftpd-hpa's in.tftpd links against (it is unpacked, so nothing installs its dependencies)
+  iptables # iptables-legacy -j NFQUEUE: the bench's 1 ms delay line on kernels without sch_netem
+  python3  # /usr/bin/python3 runs bench/lib/delayline.py
+)
+BENCH_DEBS=(
+  tftpd-hpa # the lock-step reference TFTP server: .tools/deb/tftpd-hpa/usr/sbin/in.tftpd
+)
 
 # ---- Pinned tool versions (installed into .tools only when the machine has nothing suitable) -----------------------
 NODE_MAJOR=24
@@ -38,7 +50,7 @@ NODE_VERSION=24.21.0
 PNPM_MAJOR=10
 PNPM_VERSION=10.34.9
 
-usage() { echo "usage: scripts/setup.sh [--for start|test]" >&2; }
+usage() { echo "usage: scripts/setup.sh [--for start|test|bench]" >&2; }
 purpose="test"
 while (($#)); do
   case $1 in
@@ -55,6 +67,7 @@ done
 case $purpose in
   start) pkgs=("${START_PKGS[@]}") ;;
   test) pkgs=("${TEST_PKGS[@]}") ;;
+  bench) pkgs=("${BENCH_PKGS[@]}") ;;
   *) usage; exit 2 ;;
 esac
 
@@ -174,6 +187,24 @@ else
     apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >&2 9>&- ||
       die "apt-get install ${missing[*]} failed"
   fi
+fi
+
+# Packages that must not be installed (they conflict with one in pkgs) are unpacked into .tools/deb/NAME instead:
+# `apt-get download` into .tools/deb/cache, then `dpkg-deb -x`. Their dependencies are in pkgs.
+if [[ $purpose == bench ]]; then
+  for deb in "${BENCH_DEBS[@]}"; do
+    [[ -d .tools/deb/$deb/usr ]] && continue
+    command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+      die "cannot unpack $deb without apt-get and dpkg-deb; put its files under .tools/deb/$deb yourself"
+    log "unpacking $deb into .tools/deb/$deb (not installed: it conflicts with an installed package) ..."
+    mkdir -p .tools/deb/cache
+    rm -f .tools/deb/cache/"$deb"_*.deb
+    download() { (cd .tools/deb/cache && apt-get download -qq -o APT::Sandbox::User=root "$deb" >&2 9>&-); }
+    download || { apt-get update -qq >&2 9>&- && download; } || die "apt-get download $deb failed"
+    rm -rf ".tools/deb/$deb.tmp"
+    dpkg-deb -x .tools/deb/cache/"$deb"_*.deb ".tools/deb/$deb.tmp" || die "dpkg-deb -x $deb failed"
+    mv ".tools/deb/$deb.tmp" ".tools/deb/$deb"
+  done
 fi
 
 # ---- 4: workspace dependencies --------------------------------------------------------------------------------

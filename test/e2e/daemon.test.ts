@@ -40,10 +40,14 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, ...extra };
 }
 
-/** A config file on loopback; the daemon under test never binds anything but 127.0.0.1. */
+/**
+ * A config file on loopback; the daemon under test never binds anything but 127.0.0.1 (TFTP included: its
+ * default, 0.0.0.0:69, would be this machine's real interface).
+ */
 function writeConfig(dir: string, config: Record<string, unknown>): string {
   const path = join(dir, 'smelt.json');
-  writeFileSync(path, JSON.stringify({ address: '127.0.0.1', dataDir: join(dir, 'data'), ...config }));
+  const loopback = { address: '127.0.0.1', dataDir: join(dir, 'data'), tftp: { listen: '127.0.0.1:0' } };
+  writeFileSync(path, JSON.stringify({ ...loopback, ...config }));
   return path;
 }
 

@@ -8,7 +8,7 @@ import { exited } from './process.ts';
 export interface SmeltdOptions {
   /** Reuse a data directory (a restart); otherwise a new temporary one is made. */
   dataDir?: string;
-  /** Extra config file settings, merged over the loopback defaults below. */
+  /** Extra config file settings, merged (section by section, recursively) over the loopback defaults below. */
   config?: Record<string, unknown>;
   env?: Record<string, string>;
   /** Run inside a network namespace (argv prefix `ip netns exec NAME`). */
@@ -21,6 +21,8 @@ export interface RunningSmeltd {
   dataDir: string;
   url: string;
   token: string;
+  /** Where TFTP listens, from the "tftp listening" log line: the first address it bound (of several on 0.0.0.0). */
+  tftp?: { host: string; port: number };
   /** Everything the daemon has logged so far. */
   output(): string;
   /** SIGTERM (or the given signal) and wait for the exit. */
@@ -31,21 +33,51 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `over` merged into `base`: objects key by key, anything else (arrays too) replaced. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const merged = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const under = merged[key];
+    merged[key] = isPlainObject(under) && isPlainObject(value) ? merge(under, value) : value;
+  }
+  return merged;
+}
+
+/** HOST:PORT as logged ("[::1]:69" for IPv6) → its parts. */
+function splitHostPort(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  return { host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(listen.slice(colon + 1)) };
+}
+
+/** The first bound address of a "tftp listening" line ({listen: configured, addresses: ['127.0.0.1:41234']}). */
+function tftpAddress(line: string): { host: string; port: number } {
+  const { listen, addresses } = JSON.parse(line) as { listen: string; addresses?: string[] };
+  return splitHostPort(addresses?.[0] ?? listen);
+}
+
 /**
- * Starts the real smeltd binary with a config file that keeps it on loopback (API on 127.0.0.1, OS-chosen port)
- * and waits for its "api listening" log line, from which the URL is taken.
+ * Starts the real smeltd binary with a config file that keeps it on loopback (API and TFTP on 127.0.0.1,
+ * OS-chosen ports: a test must never bind the machine's real interfaces, nor port 69) and waits for its "api
+ * listening" log line, the last one the daemon logs once every server is up, from which the URL is taken.
  */
 export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningSmeltd> {
   const dataDir = options.dataDir ?? tempDir('smelt-e2e-');
   mkdirSync(dataDir, { recursive: true });
   const configPath = join(dataDir, 'test-config.json');
-  const config = {
-    address: '127.0.0.1',
-    dataDir,
-    api: { listen: '127.0.0.1:0' },
-    log: { level: 'info' },
-    ...options.config,
-  };
+  const config = merge(
+    {
+      address: '127.0.0.1',
+      dataDir,
+      api: { listen: '127.0.0.1:0' },
+      tftp: { listen: '127.0.0.1:0' },
+      log: { level: 'info' },
+    },
+    options.config ?? {},
+  );
   writeFileSync(configPath, JSON.stringify(config));
   const argv = [smeltdBin, 'start', '--config', configPath, ...(options.args ?? [])];
   const [command, ...args] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...argv] : argv;
@@ -79,11 +111,13 @@ export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningS
     });
   });
   const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+  const tftpLine = output.split('\n').find((line) => line.includes('"tftp listening"'));
   return {
     child,
     dataDir,
     url: `http://${listen}`,
     token,
+    ...(tftpLine === undefined ? {} : { tftp: tftpAddress(tftpLine) }),
     output: () => output,
     async stop(signal = 'SIGTERM') {
       child.kill(signal);

@@ -3,14 +3,18 @@ import type { Logger } from 'pino';
 import { createApiApp } from './api/app.ts';
 import type { Config } from './config/schema.ts';
 import { createInventory } from './inventory/inventory.ts';
-import { listenHttp } from './listen.ts';
+import { createIsoCache } from './iso/cache.ts';
+import { listenError, listenHttp } from './listen.ts';
 import { createMetrics } from './metrics.ts';
 import { openSqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/store.ts';
+import { interfaceMtuLookup, startTftpServer, type RunningTftpServer } from './tftp/server.ts';
 import { ensureToken } from './token.ts';
+import { treeFromConfig } from './tree/from-config.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
+  tftp: { address: string; port: number }[];
   close(): Promise<void>;
 }
 
@@ -23,13 +27,19 @@ function openStore(config: Config): Store {
   }
 }
 
-/** Starts every configured service; close() stops them and closes the store. */
+/**
+ * Starts every configured service; close() stops them and closes the store. The API binds first and its
+ * "api listening" line is logged last, once everything is up: it is the line that says the daemon is ready.
+ * If a later server cannot start, what was started is closed again, so the process can exit with one line.
+ */
 export async function startDaemon(config: Config, log: Logger, version: string): Promise<RunningDaemon> {
   const { token, created, tightened } = ensureToken(config.dataDir);
   if (created) log.info({ dataDir: config.dataDir }, 'generated an API token; `smeltd token` prints it');
   if (tightened) log.warn({ dataDir: config.dataDir }, 'the API token file was readable by others; made it 0600');
   const store = openStore(config);
-  const inventory = createInventory(store);
+  // One cache of opened, indexed ISOs for the whole daemon: the API checks boots with it, HTTP and TFTP serve from it.
+  const isos = createIsoCache();
+  const inventory = createInventory(store, isos);
   const metrics = createMetrics();
   const api = createApiApp({
     inventory,
@@ -43,6 +53,13 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   const apiServer = createServer((request, response) => void handleApi(request, response));
   // Keep-alive clients (smeltctl, scripts) must not hold a shutdown open.
   apiServer.keepAliveTimeout = 5000;
+  const closeApi = () =>
+    new Promise<void>((resolve) => {
+      apiServer.close(() => {
+        resolve();
+      });
+      apiServer.closeIdleConnections();
+    });
   let apiAddress;
   try {
     apiAddress = await listenHttp(apiServer, config.api.listen, 'API');
@@ -50,19 +67,34 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     await store.close();
     throw error;
   }
+
+  let tftp: RunningTftpServer;
+  try {
+    tftp = await startTftpServer({
+      config: config.tftp,
+      tree: treeFromConfig(config, log.child({ subsystem: 'tree' })),
+      log: log.child({ subsystem: 'tftp' }),
+      metrics,
+      mtuFor: interfaceMtuLookup(),
+    });
+  } catch (error) {
+    await closeApi();
+    await isos.close();
+    await store.close();
+    throw listenError(config.tftp.listen, 'TFTP server', error);
+  }
+  // The TFTP server logs its own "tftp listening" line, with the addresses it bound.
+
   log.info(
     { listen: `${apiAddress.host}:${apiAddress.port}`, store: config.store.kind, dataDir: config.dataDir },
     'api listening',
   );
   return {
     api: apiAddress,
+    tftp: tftp.addresses,
     async close() {
-      await new Promise<void>((resolve) => {
-        apiServer.close(() => {
-          resolve();
-        });
-        apiServer.closeIdleConnections();
-      });
+      await Promise.all([tftp.close(), closeApi()]);
+      await isos.close();
       await store.close();
     },
   };

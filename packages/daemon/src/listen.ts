@@ -22,6 +22,17 @@ function explain(code: string | undefined, port: number): string {
   }
 }
 
+/**
+ * The ListenError for a failed bind of `listen` (HOST:PORT) by `what` ("API", "TFTP server"); an error that is
+ * not a bind failure (no errno code) is passed through unchanged.
+ */
+export function listenError(listen: string, what: string, error: unknown): unknown {
+  if (error instanceof ListenError) return error;
+  const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  if (code === undefined) return error;
+  return new ListenError(`cannot listen on ${listen} for the ${what}: ${explain(code, splitListen(listen).port)}`);
+}
+
 /** Listens on HOST:PORT and resolves to the address actually bound (port 0 picks a free port). */
 export function listenHttp(server: Server, listen: string, what: string): Promise<{ host: string; port: number }> {
   const { host, port } = splitListen(listen);

@@ -1,27 +1,57 @@
 import { stat } from 'node:fs/promises';
 import { bootSchema, type Boot, type BootPatch, type BootSpec, type bootKinds } from '@smelt/shared/boot';
 import { applyMergePatch } from '@smelt/shared/patch';
-import { fieldErrorsFromZod } from '@smelt/shared/problem';
+import { fieldErrorsFromZod, type FieldError } from '@smelt/shared/problem';
 import { conflict, invalidField, notFound, SmeltError } from '../errors.ts';
+import type { IsoCache } from '../iso/cache.ts';
+import { IsoError } from '../iso/errors.ts';
+import { closestPaths } from '../iso/suggest.ts';
 import type { InventoryContext } from './context.ts';
 import { paginate } from './page.ts';
 
 const isUrl = (value: string) => /^https?:\/\//.test(value);
 
-/**
- * A boot's kernel and initrds must be there when a machine asks for them, so a missing local file is refused
- * now rather than discovered at boot time. Paths inside an ISO are checked by the ISO reader.
- */
-async function checkBootFiles(boot: Pick<BootSpec, 'kernel' | 'initrd' | 'isoPath'>): Promise<void> {
-  const files: [string, string][] = [
+type BootFiles = Pick<BootSpec, 'kernel' | 'initrd' | 'isoPath'>;
+
+function bootFiles(boot: BootFiles): [string, string][] {
+  return [
     ...(boot.kernel === undefined ? [] : [['kernel', boot.kernel] as [string, string]]),
     ...boot.initrd.map((file, i): [string, string] => [`initrd.${i}`, file]),
   ];
-  if (boot.isoPath !== undefined) {
-    const iso = await stat(boot.isoPath).catch(() => undefined);
-    if (!iso?.isFile()) throw invalidField('body', 'isoPath', `no such file on the daemon's host: ${boot.isoPath}`);
-    return;
+}
+
+/** Every kernel and initrd path inside the ISO must exist there; a miss names the closest paths that do. */
+async function checkIsoFiles(isos: IsoCache, isoPath: string, files: [string, string][]): Promise<void> {
+  const problems: FieldError[] = [];
+  const image = await stat(isoPath).catch(() => undefined);
+  if (!image?.isFile()) throw invalidField('body', 'isoPath', `no such file on the daemon's host: ${isoPath}`);
+  try {
+    await isos.with(isoPath, (iso) => {
+      for (const [path, file] of files) {
+        if (isUrl(file)) continue;
+        if (iso.lookup(file) === undefined) {
+          const near = closestPaths(iso, file);
+          const hint = near.length > 0 ? `; closest: ${near.join(', ')}` : '';
+          problems.push({ in: 'body', path, message: `"${file}" is not in ${isoPath}${hint}` });
+        }
+      }
+    });
+  } catch (error) {
+    if (error instanceof IsoError) throw invalidField('body', 'isoPath', `${isoPath}: ${error.message}`);
+    throw error;
   }
+  if (problems.length > 0) {
+    throw new SmeltError('invalid_request', problems.map((p) => `body.${p.path}: ${p.message}`).join('; '), problems);
+  }
+}
+
+/**
+ * A boot's kernel and initrds must be there when a machine asks for them, so a missing file is refused now
+ * rather than discovered at boot time: on the daemon's host, or inside the boot's ISO.
+ */
+async function checkBootFiles(isos: IsoCache, boot: BootFiles): Promise<void> {
+  const files = bootFiles(boot);
+  if (boot.isoPath !== undefined) return checkIsoFiles(isos, boot.isoPath, files);
   for (const [path, file] of files) {
     if (isUrl(file)) continue;
     if (!file.startsWith('/')) {
@@ -54,7 +84,7 @@ export function createBootInventory(ctx: InventoryContext) {
     create: (spec: BootSpec) =>
       ctx.exclusive(async () => {
         if (await ctx.boots.get(spec.name)) throw conflict(`a boot named "${spec.name}" already exists`);
-        await checkBootFiles(spec);
+        await checkBootFiles(ctx.isos, spec);
         const now = ctx.timestamp();
         const boot: Boot = { ...spec, createdAt: now, updatedAt: now };
         await ctx.boots.put(boot.name, boot, 0);
@@ -74,7 +104,7 @@ export function createBootInventory(ctx: InventoryContext) {
             fieldErrorsFromZod(parsed.error, 'body'),
           );
         }
-        await checkBootFiles(parsed.data);
+        await checkBootFiles(ctx.isos, parsed.data);
         await ctx.boots.put(name, parsed.data, row.version);
         return parsed.data;
       }),

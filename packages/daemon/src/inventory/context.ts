@@ -2,17 +2,19 @@ import { bootSchema } from '@smelt/shared/boot';
 import { globalDefaultsSchema } from '@smelt/shared/defaults';
 import { deploymentSchema } from '@smelt/shared/deployment';
 import { machineRecordSchema } from '@smelt/shared/machine';
+import type { IsoCache } from '../iso/cache.ts';
 import type { Store } from '../store/store.ts';
 import { typedCollection } from './collection.ts';
 import { createMutex } from './mutex.ts';
 
 /** What every inventory module shares: the typed collections, one write lock, and the clock. */
-export function createInventoryContext(store: Store, now: () => Date) {
+export function createInventoryContext(store: Store, isos: IsoCache, now: () => Date) {
   return {
     boots: typedCollection(store, 'boots', bootSchema),
     deployments: typedCollection(store, 'deployments', deploymentSchema),
     machines: typedCollection(store, 'machines', machineRecordSchema),
     defaults: typedCollection(store, 'defaults', globalDefaultsSchema),
+    isos,
     exclusive: createMutex(),
     timestamp: () => now().toISOString(),
   };

@@ -1,3 +1,4 @@
+import type { IsoCache } from '../iso/cache.ts';
 import type { Store } from '../store/store.ts';
 import { createBootInventory } from './boots.ts';
 import { createInventoryContext } from './context.ts';
@@ -6,8 +7,8 @@ import { createDeploymentInventory } from './deployments.ts';
 import { createMachineInventory } from './machines.ts';
 
 /** Boots, deployments, machines and defaults, with the rules that tie them together, over one store. */
-export function createInventory(store: Store, now: () => Date = () => new Date()) {
-  const ctx = createInventoryContext(store, now);
+export function createInventory(store: Store, isos: IsoCache, now: () => Date = () => new Date()) {
+  const ctx = createInventoryContext(store, isos, now);
   return {
     boots: createBootInventory(ctx),
     deployments: createDeploymentInventory(ctx),

@@ -23,10 +23,13 @@ export interface TreeFile {
 /** A request for a path that may not be served: outside the tree, a traversal, a symlink that leaves its root. */
 export class PathRefusedError extends Error {
   readonly path: string;
+  /** Why, in a few words ("climbs out with \"..\""), for the log line and the protocol's error message. */
+  readonly reason: string;
   constructor(path: string, reason: string) {
     super(`refused "${path}": ${reason}`);
     this.name = 'PathRefusedError';
     this.path = path;
+    this.reason = reason;
   }
 }
 

@@ -1,0 +1,791 @@
+/**
+ * The TFTP server: the only part of tftp/ that touches sockets (DESIGN.md §5.2).
+ *
+ * Sockets. node:dgram has no IP_PKTINFO, so a socket bound to 0.0.0.0 cannot tell which local address a request
+ * was sent to, and a reply from an unbound socket leaves by whatever address the routing table picks. So a
+ * wildcard listen host (0.0.0.0 or ::) means one listening socket per local address of that family, found when
+ * the server starts (addresses added later are not served until a restart), and each transfer gets its own
+ * ephemeral port (its TID, RFC 1350 §4) on the address its request arrived on. A datagram to the TID from anyone
+ * but the peer is answered with ERROR 5 and does not disturb the transfer (RFC 1350: "an error packet should be
+ * sent to the source of the incorrect packet, while not disturbing the transfer"). For that the TID has two
+ * sockets (see bindTransferSockets): one connected to the peer, which carries the transfer, and one that is not,
+ * which hears everybody else. Requests are refused, and busy clients told so, from the listening socket.
+ *
+ * Admission. At most `maxTransfers` transfers run at once and `maxPerPeer` per client address. A request beyond
+ * either waits, first come first served, in a queue of at most `maxQueue` (beyond that: ERROR 0 "server busy");
+ * when a transfer ends the oldest waiting request whose client is under its own cap starts. A client repeats its
+ * RRQ while it waits (RFC 1350 clients retransmit on timeout); the repeat only refreshes its place, as does a
+ * repeat that arrives while its transfer is starting and has not yet heard from the client. A waiting request
+ * not repeated for QUEUE_STALE_MS is taken to be abandoned and dropped when its turn comes.
+ *
+ * Nothing a peer sends can throw out of a handler: every socket handler, timer and promise continuation is
+ * wrapped, and an unexpected exception is logged and counted (smelt_tftp_internal_errors_total).
+ */
+import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { splitListen } from '../config/schema.ts';
+import { ListenError } from '../listen.ts';
+import type { Counter, Gauge, Metrics } from '../metrics.ts';
+import { PathRefusedError } from '../tree/tree.ts';
+import type { FileTree, Peer, TreeFile } from '../tree/tree.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { netasciiSource } from './netascii.ts';
+import type { ByteSource } from './netascii.ts';
+import { blksizeForMtu, checkOptions, negotiate } from './options.ts';
+import {
+  ERR_ACCESS,
+  ERR_ILLEGAL,
+  ERR_NOT_FOUND,
+  ERR_UNDEFINED,
+  ERR_UNKNOWN_TID,
+  MalformedPacket,
+  OP_ACK,
+  OP_ERROR,
+  decode,
+  encode,
+  errorPacket,
+} from './packet.ts';
+import type { RequestPacket } from './packet.ts';
+import { Transfer } from './transfer.ts';
+import type { TransferEnd } from './transfer.ts';
+
+export type { Clock } from './clock.ts';
+
+export interface TftpServerOptions {
+  config: Config['tftp'];
+  tree: FileTree;
+  log: Logger;
+  metrics: Metrics;
+  /** MTU of the interface holding `address`, when known (caps blksize: MTU - 20 IPv4/40 IPv6 - 8 UDP - 4 TFTP). */
+  mtuFor?: (address: string) => number | undefined;
+  /** Injected for tests; defaults to the real clock. */
+  clock?: Clock;
+}
+
+export interface RunningTftpServer {
+  addresses: { address: string; port: number }[];
+  close(): Promise<void>;
+}
+
+/** A queued request not repeated by its client for this long is taken to be abandoned. */
+export const QUEUE_STALE_MS = 30_000;
+
+/** Socket send buffer asked for a transfer: two windows, within reason (the kernel caps it at wmem_max). */
+const MAX_SEND_BUFFER = 8 * 1024 * 1024;
+
+/**
+ * MTU of the interface that holds an address, from os.networkInterfaces() and /sys/class/net/NAME/mtu; the
+ * table is rebuilt at most every `ttlMs` so a request costs a map lookup.
+ */
+export function interfaceMtuLookup(
+  options: {
+    ttlMs?: number;
+    interfaces?: typeof networkInterfaces;
+    readMtu?: (name: string) => number | undefined;
+  } = {},
+): (address: string) => number | undefined {
+  const ttlMs = options.ttlMs ?? 10_000;
+  const interfaces = options.interfaces ?? networkInterfaces;
+  const readMtu =
+    options.readMtu ??
+    ((name: string) => {
+      try {
+        const mtu = Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
+        return Number.isInteger(mtu) && mtu > 0 ? mtu : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+  let table = new Map<string, number | undefined>();
+  let builtAt = -Infinity;
+  return (address) => {
+    const now = Date.now();
+    if (now - builtAt > ttlMs) {
+      table = new Map();
+      for (const [name, infos] of Object.entries(interfaces())) {
+        if (name.includes('/')) continue;
+        const mtu = readMtu(name);
+        for (const info of infos ?? []) table.set(info.address, mtu);
+      }
+      builtAt = now;
+    }
+    return table.get(withoutScope(address));
+  };
+}
+
+function withoutScope(address: string): string {
+  const percent = address.indexOf('%');
+  return percent < 0 ? address : address.slice(0, percent);
+}
+
+/** Local addresses of one family; IPv6 link-local ones carry their interface as a scope (fe80::1%eth0). */
+export function localAddresses(family: 4 | 6, interfaces: typeof networkInterfaces = networkInterfaces): string[] {
+  const addresses: string[] = [];
+  for (const [name, infos] of Object.entries(interfaces())) {
+    for (const info of infos ?? []) {
+      if (info.family !== (family === 4 ? 'IPv4' : 'IPv6')) continue;
+      addresses.push(family === 6 && info.scopeid ? `${info.address}%${name}` : info.address);
+    }
+  }
+  return addresses;
+}
+
+function explain(code: string | undefined, port: number): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'the port is in use by another program';
+    case 'EACCES':
+      return port < 1024 ? `permission denied: port ${port} needs root or CAP_NET_BIND_SERVICE` : 'permission denied';
+    case 'EADDRNOTAVAIL':
+      return 'that address is not on this host';
+    default:
+      return code ?? 'unknown error';
+  }
+}
+
+/**
+ * dgram passes every send's address through a lookup function (dns.lookup by default, which answers a tick
+ * later); ours are literal addresses of a known family, so answer at once.
+ */
+function literalLookup(family: 4 | 6): NonNullable<dgram.SocketOptions['lookup']> {
+  return (hostname: string, _options: unknown, callback: (error: null, address: string, family: number) => void) => {
+    callback(null, hostname, family);
+  };
+}
+const lookup4 = literalLookup(4);
+const lookup6 = literalLookup(6);
+
+function bindSocket(family: 4 | 6, address: string, port: number, reuseAddr = false): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket({
+      type: family === 4 ? 'udp4' : 'udp6',
+      lookup: family === 4 ? lookup4 : lookup6,
+      reuseAddr,
+    });
+    const onError = (error: Error) => {
+      try {
+        socket.close();
+      } catch {
+        // never bound
+      }
+      reject(error);
+    };
+    socket.once('error', onError);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+function connectSocket(socket: dgram.Socket, peer: Peer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(peer.port, peer.address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * A transfer's sockets: both bound to the same local address and ephemeral port (the TID). `toPeer` is
+ * connected to the client: the kernel hands it the client's datagrams, sends from it skip a route lookup and an
+ * address parse per datagram, and an ICMP port unreachable tells it the client has gone. `strangers` is not
+ * connected, so it receives what anybody else sends to the TID, to answer it with ERROR 5. If the second socket
+ * cannot be had, `strangers` does everything.
+ */
+interface TransferSockets {
+  strangers: dgram.Socket;
+  toPeer: dgram.Socket | undefined;
+}
+
+async function bindTransferSockets(family: 4 | 6, address: string, peer: Peer): Promise<TransferSockets> {
+  const strangers = await bindSocket(family, address, 0, true);
+  let toPeer: dgram.Socket | undefined;
+  if (process.env.TMP_UNCONNECTED) return { strangers, toPeer: undefined };
+  try {
+    toPeer = await bindSocket(family, address, strangers.address().port, true);
+    await connectSocket(toPeer, peer);
+    return { strangers, toPeer };
+  } catch {
+    if (toPeer) await closeSocket(toPeer);
+    return { strangers, toPeer: undefined };
+  }
+}
+
+function closeSocket(socket: dgram.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      socket.close(() => {
+        resolve();
+      });
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}
+
+function describePeer(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+interface Listener {
+  socket: dgram.Socket;
+  address: string;
+  family: 4 | 6;
+  port: number;
+}
+
+interface Request {
+  key: string;
+  listener: Listener;
+  peer: Peer;
+  packet: RequestPacket;
+  heardAt: number;
+}
+
+interface Session {
+  request: Request;
+  log: Logger;
+  sockets?: TransferSockets;
+  transfer?: Transfer;
+  /** Still waiting for the first ACK or ERROR from the client: repeats of its RRQ are ignored meanwhile. */
+  fresh: boolean;
+  reported: { bytes: number; retransmissions: number };
+}
+
+interface TftpMetrics {
+  requests: Counter;
+  refused: Counter;
+  dropped: Counter;
+  started: Counter;
+  completed: Counter;
+  failed: Counter;
+  bytes: Counter;
+  retransmissions: Counter;
+  internalErrors: Counter;
+  sendErrors: Counter;
+  active: Gauge;
+  queued: Gauge;
+}
+
+function tftpMetrics(metrics: Metrics): TftpMetrics {
+  return {
+    requests: metrics.counter('smelt_tftp_requests_total', 'TFTP requests received, by opcode (rrq, wrq)'),
+    refused: metrics.counter(
+      'smelt_tftp_requests_refused_total',
+      'TFTP requests answered with an error instead of a transfer, by reason',
+    ),
+    dropped: metrics.counter('smelt_tftp_packets_dropped_total', 'TFTP datagrams dropped, by reason'),
+    started: metrics.counter('smelt_tftp_transfers_started_total', 'TFTP transfers started'),
+    completed: metrics.counter('smelt_tftp_transfers_completed_total', 'TFTP transfers acknowledged to the end'),
+    failed: metrics.counter('smelt_tftp_transfers_failed_total', 'TFTP transfers that ended early, by reason'),
+    bytes: metrics.counter('smelt_tftp_bytes_sent_total', 'Bytes of datagrams sent by TFTP transfers'),
+    retransmissions: metrics.counter('smelt_tftp_retransmissions_total', 'TFTP DATA blocks and OACKs sent again'),
+    internalErrors: metrics.counter(
+      'smelt_tftp_internal_errors_total',
+      'Unexpected exceptions caught in the TFTP server (bugs)',
+    ),
+    sendErrors: metrics.counter('smelt_tftp_send_errors_total', 'TFTP datagrams the kernel refused to send'),
+    active: metrics.gauge('smelt_tftp_transfers_active', 'TFTP transfers in flight'),
+    queued: metrics.gauge('smelt_tftp_transfers_queued', 'TFTP requests waiting for a transfer slot'),
+  };
+}
+
+export async function startTftpServer(options: TftpServerOptions): Promise<RunningTftpServer> {
+  const { config, tree } = options;
+  const log = options.log;
+  const clock = options.clock ?? systemClock;
+  const mtuFor = options.mtuFor ?? interfaceMtuLookup();
+  const m = tftpMetrics(options.metrics);
+
+  let stopped = false;
+  const queue = new Map<string, Request>();
+  const freshByKey = new Map<string, Session>();
+  const sessions = new Set<Session>();
+  const running = new Set<Promise<void>>();
+  const perPeer = new Map<string, number>();
+  let activeCount = 0;
+
+  function internalError(error: unknown, what: string, context: object = {}): void {
+    m.internalErrors.inc();
+    log.error({ err: error, ...context }, `unexpected error ${what}`);
+  }
+
+  function drop(reason: string, peer: string, detail?: string): void {
+    m.dropped.inc({ reason });
+    if (log.isLevelEnabled('debug')) log.debug({ peer, reason, detail }, 'datagram dropped');
+  }
+
+  function refuse(request: Request, code: number, message: string, reason: string): void {
+    m.refused.inc({ reason });
+    try {
+      request.listener.socket.send(errorPacket(code, message), request.peer.port, request.peer.address);
+    } catch (error) {
+      log.debug({ err: error }, 'could not send a refusal');
+    }
+  }
+
+  // ---- listening sockets ----
+
+  function onRequestDatagram(listener: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    try {
+      handleRequest(listener, msg, rinfo);
+    } catch (error) {
+      internalError(error, 'handling a request', { peer: describePeer(rinfo.address, rinfo.port) });
+    }
+  }
+
+  function handleRequest(listener: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (stopped) return;
+    const peerText = describePeer(rinfo.address, rinfo.port);
+    const packet = decode(msg);
+    if (packet instanceof MalformedPacket) {
+      drop(packet.reason, peerText, packet.message);
+      return;
+    }
+    if (packet.op !== 'rrq' && packet.op !== 'wrq') {
+      // DATA, ACK, ERROR or OACK to the request port: not a request, and never worth an answer.
+      drop('unexpected-opcode', peerText, packet.op);
+      return;
+    }
+    m.requests.inc({ op: packet.op });
+    const request: Request = {
+      key: `${rinfo.address}\0${rinfo.port}\0${packet.filename}`,
+      listener,
+      peer: { address: rinfo.address, port: rinfo.port },
+      packet,
+      heardAt: clock.now(),
+    };
+    if (packet.op === 'wrq') {
+      log.info({ peer: peerText, file: packet.filename }, 'write request refused: the server is read-only');
+      refuse(request, ERR_ACCESS, 'read-only server: write requests are refused', 'write');
+      return;
+    }
+    if (packet.mode !== 'octet' && packet.mode !== 'netascii') {
+      log.info({ peer: peerText, file: packet.filename, mode: packet.mode }, 'request refused: unsupported mode');
+      refuse(request, ERR_ILLEGAL, `unsupported mode "${packet.mode}"`, 'mode');
+      return;
+    }
+    const invalid = checkOptions(packet.options);
+    if (invalid) {
+      drop(invalid.reason, peerText, invalid.message);
+      return;
+    }
+    const waiting = queue.get(request.key);
+    if (waiting) {
+      waiting.heardAt = request.heardAt;
+      drop('duplicate-request', peerText);
+      return;
+    }
+    if (freshByKey.has(request.key)) {
+      drop('duplicate-request', peerText);
+      return;
+    }
+    if (activeCount < config.maxTransfers && (perPeer.get(rinfo.address) ?? 0) < config.maxPerPeer) {
+      begin(request);
+    } else if (queue.size < config.maxQueue) {
+      queue.set(request.key, request);
+      m.queued.set(queue.size);
+      log.debug({ peer: peerText, file: packet.filename, queued: queue.size }, 'request queued');
+    } else {
+      log.debug({ peer: peerText, file: packet.filename }, 'request refused: queue full');
+      refuse(request, ERR_UNDEFINED, 'server busy, try again later', 'busy');
+    }
+  }
+
+  /** Starts waiting requests while there are free slots, oldest first, skipping clients at their own cap. */
+  function drain(): void {
+    if (stopped) return;
+    const now = clock.now();
+    for (const [key, request] of queue) {
+      if (activeCount >= config.maxTransfers) break;
+      if ((perPeer.get(request.peer.address) ?? 0) >= config.maxPerPeer) continue;
+      queue.delete(key);
+      if (now - request.heardAt > QUEUE_STALE_MS) {
+        drop('queue-expired', describePeer(request.peer.address, request.peer.port));
+        continue;
+      }
+      begin(request);
+    }
+    m.queued.set(queue.size);
+  }
+
+  // ---- transfers ----
+
+  function begin(request: Request): void {
+    const { address } = request.peer;
+    activeCount++;
+    perPeer.set(address, (perPeer.get(address) ?? 0) + 1);
+    m.active.set(activeCount);
+    const session: Session = {
+      request,
+      log: log.child({ peer: describePeer(address, request.peer.port), file: request.packet.filename }),
+      fresh: true,
+      reported: { bytes: 0, retransmissions: 0 },
+    };
+    sessions.add(session);
+    freshByKey.set(request.key, session);
+    const run = serve(session)
+      .catch((error: unknown) => {
+        internalError(error, 'serving a transfer', { peer: describePeer(address, request.peer.port) });
+      })
+      .finally(() => {
+        running.delete(run);
+        sessions.delete(session);
+        heard(session);
+        activeCount--;
+        const count = (perPeer.get(address) ?? 1) - 1;
+        if (count > 0) perPeer.set(address, count);
+        else perPeer.delete(address);
+        m.active.set(activeCount);
+        drain();
+      });
+    running.add(run);
+  }
+
+  function heard(session: Session): void {
+    if (!session.fresh) return;
+    session.fresh = false;
+    if (freshByKey.get(session.request.key) === session) freshByKey.delete(session.request.key);
+  }
+
+  function report(session: Session): void {
+    const stats = session.transfer?.stats;
+    if (!stats) return;
+    const bytes = stats.bytes - session.reported.bytes;
+    const retransmissions = stats.retransmissions - session.reported.retransmissions;
+    if (bytes > 0) m.bytes.inc(undefined, bytes);
+    if (retransmissions > 0) m.retransmissions.inc(undefined, retransmissions);
+    session.reported = { bytes: stats.bytes, retransmissions: stats.retransmissions };
+  }
+
+  async function open(session: Session): Promise<TreeFile | undefined> {
+    const { request } = session;
+    try {
+      const file = await tree.resolve(request.packet.filename, request.peer);
+      if (!file) {
+        session.log.info('request refused: file not found');
+        refuse(request, ERR_NOT_FOUND, 'file not found', 'not-found');
+      }
+      return file;
+    } catch (error) {
+      if (error instanceof PathRefusedError) {
+        session.log.warn({ reason: error.reason }, 'request refused: access violation');
+        refuse(request, ERR_ACCESS, `access violation: ${error.reason}`, 'access');
+      } else {
+        session.log.error({ err: error }, 'request failed: the file could not be opened');
+        refuse(request, ERR_UNDEFINED, 'cannot open the file', 'error');
+      }
+      return undefined;
+    }
+  }
+
+  async function serve(session: Session): Promise<void> {
+    const file = await open(session);
+    if (!file) return;
+    try {
+      if (stopped) return;
+      await transfer(session, file);
+    } finally {
+      const { sockets } = session;
+      if (sockets)
+        await Promise.all([closeSocket(sockets.strangers), ...(sockets.toPeer ? [closeSocket(sockets.toPeer)] : [])]);
+      try {
+        await file.close();
+      } catch (error) {
+        session.log.warn({ err: error }, 'closing the file failed');
+      }
+    }
+  }
+
+  async function transfer(session: Session, file: TreeFile): Promise<void> {
+    const { request } = session;
+    const { listener, peer, packet } = request;
+    let source: ByteSource;
+    try {
+      source = packet.mode === 'netascii' ? await netasciiSource(file) : file;
+    } catch (error) {
+      session.log.error({ err: error }, 'request failed: the file could not be read');
+      refuse(request, ERR_UNDEFINED, 'cannot read the file', 'error');
+      return;
+    }
+    const mtu = mtuFor(listener.address);
+    const negotiated = negotiate(
+      packet.options,
+      {
+        maxBlksize: config.maxBlksize,
+        maxWindowsize: config.maxWindowsize,
+        ...(mtu === undefined ? {} : { mtuBlksize: blksizeForMtu(mtu, listener.family) }),
+      },
+      source.size,
+    );
+    let sockets: TransferSockets;
+    try {
+      sockets = await bindTransferSockets(listener.family, listener.address, peer);
+    } catch (error) {
+      session.log.error({ err: error, address: listener.address }, 'request failed: no socket for the transfer');
+      refuse(request, ERR_UNDEFINED, 'server error', 'error');
+      return;
+    }
+    session.sockets = sockets;
+    if (stopped) return;
+    const { strangers, toPeer } = sockets;
+    try {
+      const sender = toPeer ?? strangers;
+      const wanted = Math.min(MAX_SEND_BUFFER, 2 * negotiated.windowsize * (negotiated.blksize + 4));
+      if (wanted > sender.getSendBufferSize()) sender.setSendBufferSize(wanted);
+    } catch {
+      // A larger buffer only saves queueing in libuv.
+    }
+    const startedAt = clock.now();
+    await new Promise<void>((resolve) => {
+      const transfer = new Transfer({
+        source,
+        blksize: negotiated.blksize,
+        windowsize: negotiated.windowsize,
+        ...(negotiated.oack ? { oack: encode({ op: 'oack', options: negotiated.oack }) } : {}),
+        timeoutMs: (negotiated.timeout ?? config.timeout) * 1000,
+        retries: config.retries,
+        clock,
+        send: toPeer
+          ? (head, payload) => {
+              toPeer.send(payload ? [head, payload] : head);
+            }
+          : (head, payload) => {
+              strangers.send(payload ? [head, payload] : head, peer.port, peer.address);
+            },
+        progress: () => {
+          report(session);
+        },
+        done: (end) => {
+          try {
+            finished(session, end, source.size, clock.now() - startedAt, negotiated);
+          } catch (error) {
+            internalError(error, 'ending a transfer');
+          }
+          resolve();
+        },
+      });
+      session.transfer = transfer;
+      const onDatagram = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+        onTransferDatagram(session, transfer, strangers, msg, rinfo);
+      };
+      strangers.on('message', onDatagram);
+      strangers.on('error', (error) => {
+        m.sendErrors.inc();
+        if (session.log.isLevelEnabled('debug')) session.log.debug({ err: error }, 'send failed');
+      });
+      toPeer?.on('message', onDatagram);
+      toPeer?.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ECONNREFUSED') {
+          // ICMP port unreachable: nothing listens on the client's port any more. Retransmitting to it would
+          // only hold the slot until the timeout.
+          transfer.cancel('the client has gone (port unreachable)', undefined, 'peer-gone');
+          return;
+        }
+        // Other asynchronous failures (a firewall rejecting a datagram, a full buffer) are loss, which the
+        // protocol recovers from; a transfer that can send nothing at all ends by its timeout.
+        m.sendErrors.inc();
+        if (session.log.isLevelEnabled('debug')) session.log.debug({ err: error }, 'send failed');
+      });
+      m.started.inc();
+      session.log.debug(
+        {
+          size: source.size,
+          blksize: negotiated.blksize,
+          windowsize: negotiated.windowsize,
+          oack: negotiated.oack ? Object.fromEntries(negotiated.oack) : undefined,
+          local: describePeer(listener.address, strangers.address().port),
+          connected: toPeer !== undefined,
+        },
+        'transfer started',
+      );
+      transfer.start();
+    });
+  }
+
+  function finished(
+    session: Session,
+    end: TransferEnd,
+    size: number,
+    ms: number,
+    negotiated: { blksize: number; windowsize: number },
+  ): void {
+    report(session);
+    const stats = session.transfer?.stats;
+    const facts = {
+      size,
+      ms: Math.round(ms),
+      blksize: negotiated.blksize,
+      windowsize: negotiated.windowsize,
+      retransmissions: stats?.retransmissions ?? 0,
+    };
+    if (end.ok) {
+      m.completed.inc();
+      session.log.info(
+        { ...facts, mibps: ms > 0 ? Math.round((size / 1048576 / (ms / 1000)) * 10) / 10 : undefined },
+        'transfer complete',
+      );
+      return;
+    }
+    m.failed.inc({ reason: end.reason });
+    const detail = { ...facts, delivered: stats?.delivered ?? 0, reason: end.reason, detail: end.detail };
+    switch (end.reason) {
+      case 'peer-error':
+        // OVMF reads tsize this way on every boot: an ordinary event.
+        session.log.info(detail, 'transfer ended by the client');
+        break;
+      case 'cancelled':
+        session.log.debug(detail, 'transfer cancelled');
+        break;
+      case 'peer-gone':
+        session.log.info(detail, 'transfer ended: the client has gone');
+        break;
+      case 'timeout':
+        session.log.warn(detail, 'transfer abandoned: the client stopped answering');
+        break;
+      default:
+        session.log.error(detail, 'transfer failed');
+    }
+  }
+
+  function onTransferDatagram(
+    session: Session,
+    transfer: Transfer,
+    socket: dgram.Socket,
+    msg: Buffer,
+    rinfo: dgram.RemoteInfo,
+  ): void {
+    try {
+      const { peer } = session.request;
+      if (rinfo.port !== peer.port || rinfo.address !== peer.address) {
+        foreign(socket, msg, rinfo);
+        return;
+      }
+      // The hot path: an ACK, without building a packet object.
+      if (msg.length >= 4 && msg.readUInt16BE(0) === OP_ACK) {
+        heard(session);
+        transfer.onAck(msg.readUInt16BE(2));
+        return;
+      }
+      const packet = decode(msg);
+      if (packet instanceof MalformedPacket) {
+        drop(packet.reason, describePeer(rinfo.address, rinfo.port), packet.message);
+      } else if (packet.op === 'error') {
+        heard(session);
+        transfer.onError(packet.code, packet.message);
+      } else {
+        drop('unexpected-opcode', describePeer(rinfo.address, rinfo.port), packet.op);
+      }
+    } catch (error) {
+      internalError(error, 'handling a transfer datagram', { peer: describePeer(rinfo.address, rinfo.port) });
+    }
+  }
+
+  /** A datagram from someone other than the transfer's peer: ERROR 5 to the sender, the transfer untouched. */
+  function foreign(socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const peerText = describePeer(rinfo.address, rinfo.port);
+    drop('unknown-tid', peerText);
+    // Never answer an ERROR (two servers could bounce errors forever), nor what is not TFTP at all.
+    if (msg.length < 4 || msg.readUInt16BE(0) === OP_ERROR) return;
+    socket.send(errorPacket(ERR_UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
+  }
+
+  // ---- start ----
+
+  const listeners = await listen(config.listen, onRequestDatagram, log);
+  log.info(
+    { listen: config.listen, addresses: listeners.map((l) => describePeer(l.address, l.port)) },
+    'tftp listening',
+  );
+
+  return {
+    addresses: listeners.map((l) => ({ address: l.address, port: l.port })),
+    async close() {
+      if (stopped) return;
+      stopped = true;
+      queue.clear();
+      m.queued.set(0);
+      await Promise.all(listeners.map((l) => closeSocket(l.socket)));
+      for (const session of sessions) session.transfer?.cancel('the server is stopping', 'server shutting down');
+      await Promise.all([...running]);
+    },
+  };
+}
+
+/** Binds the listening sockets for HOST:PORT; a wildcard host means every local address of its family. */
+async function listen(
+  text: string,
+  onDatagram: (listener: Listener, msg: Buffer, rinfo: dgram.RemoteInfo) => void,
+  log: Logger,
+): Promise<Listener[]> {
+  const { host, port } = splitListen(text);
+  const fail = (detail: string) => new ListenError(`cannot listen on ${text} for the TFTP server: ${detail}`);
+  let family: 4 | 6;
+  let hosts: string[];
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (wildcard) {
+    family = host === '::' ? 6 : 4;
+    hosts = localAddresses(family);
+    if (hosts.length === 0) throw fail(`this host has no IPv${family} address`);
+  } else if (isIP(withoutScope(host))) {
+    family = isIP(withoutScope(host)) === 6 ? 6 : 4;
+    hosts = [host];
+  } else {
+    try {
+      const found = await dnsLookup(host);
+      family = found.family === 6 ? 6 : 4;
+      hosts = [found.address];
+    } catch {
+      throw fail(`cannot resolve "${host}"`);
+    }
+  }
+  // With port 0 the first socket picks the port and the others must get the same one; another program may
+  // hold it on some address, so try a few times.
+  for (let attempt = 0; ; attempt++) {
+    const bound: Listener[] = [];
+    let chosen = port;
+    try {
+      for (const address of hosts) {
+        let socket: dgram.Socket;
+        try {
+          socket = await bindSocket(family, address, chosen);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          // A wildcard listen skips addresses that cannot be bound (an IPv6 address still in duplicate address
+          // detection); a named address must work.
+          if (wildcard && code === 'EADDRNOTAVAIL') {
+            log.warn({ address, listen: text }, 'tftp cannot listen on this local address; skipped');
+            continue;
+          }
+          if (port === 0 && bound.length > 0 && code === 'EADDRINUSE' && attempt < 5) throw new RetryBind();
+          throw fail(`${wildcard ? `${describePeer(address, chosen)}: ` : ''}${explain(code, chosen)}`);
+        }
+        chosen = socket.address().port;
+        const listener: Listener = { socket, address, family, port: chosen };
+        socket.on('message', (msg, rinfo) => {
+          onDatagram(listener, msg, rinfo);
+        });
+        socket.on('error', (error) => {
+          log.warn({ err: error, address }, 'tftp listening socket error');
+        });
+        bound.push(listener);
+      }
+      if (bound.length === 0) throw fail('no local address could be bound');
+      return bound;
+    } catch (error) {
+      await Promise.all(bound.map((l) => closeSocket(l.socket)));
+      if (!(error instanceof RetryBind)) throw error;
+    }
+  }
+}
+
+class RetryBind extends Error {}

@@ -1,0 +1,497 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { manualClock } from './clock.ts';
+import type { ByteSource } from './netascii.ts';
+import { MalformedPacket, decode, encode } from './packet.ts';
+import { Transfer, defaultChunkBytes } from './transfer.ts';
+import type { TransferEnd } from './transfer.ts';
+
+/** What the transfer sent, one short word per datagram: D<block>, OACK, E<code>. */
+type Word = string;
+
+interface Harness {
+  transfer: Transfer;
+  clock: ReturnType<typeof manualClock>;
+  content: Buffer;
+  ends: TransferEnd[];
+  reads: { offset: number; length: number }[];
+  /** Datagrams sent since the last call. */
+  take: () => Buffer[];
+  /** The same, as words. */
+  words: () => Word[];
+}
+
+interface Setup {
+  size: number;
+  blksize?: number;
+  windowsize?: number;
+  oack?: boolean;
+  timeoutMs?: number;
+  retries?: number;
+  chunkBytes?: number;
+  source?: ByteSource;
+}
+
+function word(datagram: Buffer): Word {
+  const packet = decode(datagram);
+  if (packet instanceof MalformedPacket) return `?${packet.reason}`;
+  switch (packet.op) {
+    case 'data':
+      return `D${packet.block}`;
+    case 'oack':
+      return 'OACK';
+    case 'error':
+      return `E${packet.code}`;
+    default:
+      return packet.op;
+  }
+}
+
+function pattern(size: number): Buffer {
+  const content = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) content[i] = (i * 7 + (i >> 8)) & 0xff;
+  return content;
+}
+
+function harness(setup: Setup): Harness {
+  const content = pattern(setup.size);
+  const clock = manualClock();
+  const ends: TransferEnd[] = [];
+  const reads: { offset: number; length: number }[] = [];
+  let outbox: Buffer[] = [];
+  const source: ByteSource = setup.source ?? {
+    size: content.length,
+    read(offset, length) {
+      reads.push({ offset, length });
+      return Promise.resolve(content.subarray(offset, offset + length));
+    },
+  };
+  const transfer = new Transfer({
+    source,
+    blksize: setup.blksize ?? 512,
+    windowsize: setup.windowsize ?? 1,
+    ...(setup.oack ? { oack: encode({ op: 'oack', options: new Map([['tsize', String(setup.size)]]) }) } : {}),
+    timeoutMs: setup.timeoutMs ?? 1000,
+    retries: setup.retries ?? 5,
+    clock,
+    send: (head, payload) => {
+      outbox.push(payload ? Buffer.concat([head, payload]) : head);
+    },
+    done: (end) => {
+      ends.push(end);
+    },
+    ...(setup.chunkBytes === undefined ? {} : { chunkBytes: setup.chunkBytes }),
+  });
+  const take = () => {
+    const taken = outbox;
+    outbox = [];
+    return taken;
+  };
+  return { transfer, clock, content, ends, reads, take, words: () => take().map(word) };
+}
+
+const ended = (h: Harness) => h.ends.length > 0;
+/** Why the transfer failed, if it did. */
+const failure = (h: Harness) => {
+  const end = h.ends[0];
+  return end && !end.ok ? end.reason : undefined;
+};
+
+/** Lets pending reads complete. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function started(setup: Setup): Promise<Harness> {
+  const h = harness(setup);
+  h.transfer.start();
+  await settle();
+  return h;
+}
+
+/**
+ * A well-behaved client: takes DATA in order, ACKs every `windowsize` blocks in order and the final one; on a
+ * gap it ACKs the last block it has, once (like atftp), and waits. `lose(block, attempt)` drops datagrams.
+ * Returns the file as received and every datagram the transfer sent.
+ */
+async function download(
+  h: Harness,
+  options: { windowsize: number; blksize: number; lose?: (block: number, copy: number) => boolean },
+): Promise<{ file: Buffer; datagrams: number; timeouts: number }> {
+  const parts: Buffer[] = [];
+  const copies = new Map<number, number>();
+  let expected = 1;
+  let sinceAck = 0;
+  let extraAckSent = false;
+  let datagrams = 0;
+  let timeouts = 0;
+  for (let rounds = 0; h.ends.length === 0; rounds++) {
+    assert.ok(rounds < 10_000_000, 'the transfer never ended');
+    let batch = h.take();
+    if (batch.length === 0) {
+      await settle();
+      batch = h.take();
+    }
+    if (batch.length === 0) {
+      // Nothing in flight: only the server's timer can move things on.
+      timeouts++;
+      for (let waited = 0; waited < 60_000 && !ended(h); waited += 100) {
+        h.clock.advance(100);
+        batch = h.take();
+        if (batch.length > 0) break;
+      }
+      if (batch.length === 0) continue;
+    }
+    for (const datagram of batch) {
+      datagrams++;
+      const packet = decode(datagram);
+      assert.ok(!(packet instanceof MalformedPacket) && packet.op === 'data', `expected DATA, got ${word(datagram)}`);
+      const copy = (copies.get(packet.block) ?? 0) + 1;
+      copies.set(packet.block, copy);
+      if (options.lose?.(packet.block, copy)) continue;
+      if (packet.block !== (expected & 0xffff)) {
+        if (!extraAckSent) {
+          extraAckSent = true;
+          h.transfer.onAck((expected - 1) & 0xffff);
+        }
+        continue;
+      }
+      parts.push(Buffer.from(packet.data));
+      extraAckSent = false;
+      expected++;
+      sinceAck++;
+      const final = packet.data.length < options.blksize;
+      if (final || sinceAck === options.windowsize) {
+        sinceAck = 0;
+        h.transfer.onAck((expected - 1) & 0xffff);
+      }
+      if (final) break;
+    }
+  }
+  return { file: Buffer.concat(parts), datagrams, timeouts };
+}
+
+describe('tftp transfer: complete transfers', () => {
+  for (const windowsize of [1, 4]) {
+    for (const size of [0, 1, 511, 512, 513, 2048, 5000]) {
+      test(`windowsize ${windowsize}, ${size} bytes: the file exactly, one datagram per block, no timeouts`, async () => {
+        const h = await started({ size, windowsize });
+        const result = await download(h, { windowsize, blksize: 512 });
+        assert.deepEqual(result.file, h.content);
+        assert.deepEqual(h.ends, [{ ok: true }]);
+        assert.equal(result.datagrams, Math.floor(size / 512) + 1);
+        assert.equal(result.timeouts, 0);
+        assert.equal(h.transfer.stats.retransmissions, 0);
+        assert.equal(h.transfer.stats.delivered, size);
+        assert.equal(h.clock.pending(), 0, 'a timer is left behind');
+      });
+    }
+  }
+
+  test('a file whose size is a multiple of the window and the block ends with an empty block', async () => {
+    const h = await started({ size: 4096, windowsize: 4 });
+    assert.deepEqual(h.words(), ['D1', 'D2', 'D3', 'D4']);
+    h.transfer.onAck(4);
+    assert.deepEqual(h.words(), ['D5', 'D6', 'D7', 'D8']);
+    h.transfer.onAck(8);
+    const last = h.take();
+    assert.deepEqual(last.map(word), ['D9']);
+    assert.equal(last[0]?.length, 4);
+    h.transfer.onAck(9);
+    assert.deepEqual(h.ends, [{ ok: true }]);
+  });
+
+  test('block numbers roll over to 0 after 65535 (blksize 8), lock-step and windowed', async () => {
+    for (const windowsize of [1, 16]) {
+      const size = 65536 * 8 + 100; // 65549 blocks
+      const h = await started({ size, blksize: 8, windowsize });
+      const seen: number[] = [];
+      const original = h.take;
+      h.take = () => {
+        const batch = original();
+        for (const datagram of batch) seen.push(datagram.readUInt16BE(2));
+        return batch;
+      };
+      const result = await download(h, { windowsize, blksize: 8 });
+      assert.deepEqual(result.file, h.content, `windowsize ${windowsize}`);
+      assert.deepEqual(h.ends, [{ ok: true }]);
+      assert.equal(result.datagrams, 65549);
+      assert.deepEqual(seen.slice(65533, 65539), [65534, 65535, 0, 1, 2, 3]);
+      assert.equal(seen.at(-1), 65549 - 65536);
+    }
+  });
+
+  test('an OACK goes first; DATA only after ACK 0', async () => {
+    const h = await started({ size: 1000, oack: true, windowsize: 2 });
+    assert.deepEqual(h.words(), ['OACK']);
+    h.transfer.onAck(1); // not an answer to an OACK
+    assert.deepEqual(h.words(), []);
+    h.transfer.onAck(0);
+    assert.deepEqual(h.words(), ['D1', 'D2']);
+    h.transfer.onAck(2);
+    assert.deepEqual(h.ends, [{ ok: true }]);
+  });
+
+  test('data is read ahead in large chunks, a whole number of blocks each', async () => {
+    assert.equal(defaultChunkBytes(512, 1), 65536);
+    assert.equal(defaultChunkBytes(1468, 1) % 1468, 0);
+    assert.equal(defaultChunkBytes(65464, 64), Math.ceil((4 * 1024 * 1024) / 65464) * 65464);
+    const h = await started({ size: 1_000_000, blksize: 1468, windowsize: 16 });
+    const result = await download(h, { windowsize: 16, blksize: 1468 });
+    assert.deepEqual(result.file, h.content);
+    const chunk = defaultChunkBytes(1468, 16);
+    assert.equal(h.reads.length, Math.ceil(1_000_000 / chunk));
+    assert.ok(h.reads.every((read, i) => read.offset === i * chunk));
+  });
+});
+
+describe('tftp transfer: loss and duplicates', () => {
+  test('a DATA lost inside a window: the ACK of the last block in order resends from the next one', async () => {
+    const h = await started({ size: 512 * 12 + 10, windowsize: 4 });
+    assert.deepEqual(h.words(), ['D1', 'D2', 'D3', 'D4']);
+    h.transfer.onAck(2); // D3 lost; the client has 1 and 2
+    assert.deepEqual(h.words(), ['D3', 'D4', 'D5', 'D6']);
+    h.transfer.onAck(6);
+    assert.deepEqual(h.words(), ['D7', 'D8', 'D9', 'D10']);
+    assert.equal(h.transfer.stats.retransmissions, 2);
+  });
+
+  test("the first block of a window lost: the client's repeated ACK resends the window once, not again", async () => {
+    const h = await started({ size: 512 * 12 + 10, windowsize: 4 });
+    h.take();
+    h.transfer.onAck(4);
+    assert.deepEqual(h.words(), ['D5', 'D6', 'D7', 'D8']);
+    h.transfer.onAck(4); // D5 lost, the client got D6 and reports the gap
+    assert.deepEqual(h.words(), ['D5', 'D6', 'D7', 'D8']);
+    for (let i = 0; i < 10; i++) h.transfer.onAck(4);
+    assert.deepEqual(h.words(), []);
+    h.transfer.onAck(8);
+    assert.deepEqual(h.words(), ['D9', 'D10', 'D11', 'D12']);
+  });
+
+  test('losses everywhere: the file still arrives intact, each lost block costing at most a round trip', async () => {
+    for (const windowsize of [1, 4, 16]) {
+      const size = 512 * 300 + 77;
+      const h = await started({ size, windowsize });
+      // Every 7th block is lost on its first transmission.
+      const result = await download(h, {
+        windowsize,
+        blksize: 512,
+        lose: (block, copy) => copy === 1 && block % 7 === 0,
+      });
+      assert.deepEqual(result.file, h.content, `windowsize ${windowsize}`);
+      assert.deepEqual(h.ends, [{ ok: true }]);
+      if (windowsize > 1) assert.ok(result.timeouts < 20, `${result.timeouts} timeouts at windowsize ${windowsize}`);
+    }
+  });
+
+  test('lock-step: duplicate and stale ACKs never resend (Sorcerer\u2019s Apprentice, RFC 1123 §4.2.3.1)', async () => {
+    const h = await started({ size: 5000 });
+    assert.deepEqual(h.words(), ['D1']);
+    h.transfer.onAck(1);
+    assert.deepEqual(h.words(), ['D2']);
+    for (let i = 0; i < 10; i++) h.transfer.onAck(1);
+    h.transfer.onAck(0);
+    h.transfer.onAck(60000);
+    assert.deepEqual(h.words(), []);
+    h.transfer.onAck(2);
+    assert.deepEqual(h.words(), ['D3']);
+  });
+
+  test('lock-step: a delayed ACK after a timeout does not make every later block go out twice', async () => {
+    const h = await started({ size: 5000 });
+    assert.deepEqual(h.words(), ['D1']);
+    h.clock.advance(1000);
+    assert.deepEqual(h.words(), ['D1']); // the ACK was only late
+    h.transfer.onAck(1);
+    h.transfer.onAck(1); // the client's answer to the second D1
+    assert.deepEqual(h.words(), ['D2']);
+    h.transfer.onAck(2);
+    assert.deepEqual(h.words(), ['D3']);
+  });
+
+  test('windowed: the echo of a retransmitted window starts the next window once', async () => {
+    const h = await started({ size: 512 * 20, windowsize: 4 });
+    assert.deepEqual(h.words(), ['D1', 'D2', 'D3', 'D4']);
+    h.clock.advance(1000);
+    assert.deepEqual(h.words(), ['D1', 'D2', 'D3', 'D4']);
+    h.transfer.onAck(4); // the late ACK of the first copy
+    assert.deepEqual(h.words(), ['D5', 'D6', 'D7', 'D8']);
+    h.transfer.onAck(4); // the client answering the old blocks of the second copy
+    assert.deepEqual(h.words(), []);
+    h.transfer.onAck(8);
+    assert.deepEqual(h.words(), ['D9', 'D10', 'D11', 'D12']);
+  });
+
+  test('windowed: many copies of one ACK send at most one extra window', async () => {
+    const h = await started({ size: 512 * 20, windowsize: 4 });
+    h.take();
+    for (let i = 0; i < 50; i++) h.transfer.onAck(4);
+    assert.deepEqual(h.words(), ['D5', 'D6', 'D7', 'D8', 'D5', 'D6', 'D7', 'D8']);
+  });
+
+  test('an ACK of a block never sent, or older than the window, is ignored', async () => {
+    const h = await started({ size: 512 * 20, windowsize: 4 });
+    h.take();
+    h.transfer.onAck(5);
+    h.transfer.onAck(65535);
+    assert.deepEqual(h.words(), []);
+    assert.equal(h.ends.length, 0);
+  });
+});
+
+describe('tftp transfer: timeouts', () => {
+  test('a lost ACK: retransmission after the timeout, doubling up to 4x, then the transfer gives up', async () => {
+    const h = await started({ size: 5000, timeoutMs: 1000, retries: 5 });
+    assert.deepEqual(h.words(), ['D1']);
+    for (const wait of [1000, 2000, 4000, 4000, 4000]) {
+      h.clock.advance(wait - 1);
+      assert.deepEqual(h.words(), [], `before ${wait} ms`);
+      h.clock.advance(1);
+      assert.deepEqual(h.words(), ['D1'], `after ${wait} ms`);
+    }
+    h.clock.advance(3999);
+    assert.equal(h.ends.length, 0);
+    h.clock.advance(1);
+    assert.deepEqual(h.words(), ['E0']);
+    assert.equal(h.ends.length, 1);
+    assert.equal(failure(h), 'timeout');
+    assert.equal(h.transfer.stats.retransmissions, 5);
+    assert.equal(h.clock.pending(), 0);
+  });
+
+  test('progress resets the backoff', async () => {
+    const h = await started({ size: 5000, timeoutMs: 1000 });
+    h.take();
+    h.clock.advance(1000);
+    h.clock.advance(1500);
+    assert.deepEqual(h.words(), ['D1']);
+    h.transfer.onAck(1);
+    assert.deepEqual(h.words(), ['D2']);
+    h.clock.advance(999);
+    assert.deepEqual(h.words(), []);
+    h.clock.advance(1);
+    assert.deepEqual(h.words(), ['D2']);
+  });
+
+  test('ACKs keep the transfer alive however long it lasts', async () => {
+    const h = await started({ size: 512 * 50, timeoutMs: 1000, retries: 1 });
+    for (let block = 1; block < 50; block++) {
+      h.clock.advance(900);
+      assert.deepEqual(h.words(), [`D${block}`]);
+      h.transfer.onAck(block);
+    }
+    assert.equal(h.ends.length, 0);
+  });
+
+  test('windowed: a timeout resends only the unacknowledged part of the window', async () => {
+    const h = await started({ size: 512 * 20, windowsize: 4 });
+    h.take();
+    h.transfer.onAck(4);
+    h.take();
+    h.transfer.onAck(6); // mid-window ACK beyond the last retransmission: a gap report
+    assert.deepEqual(h.words(), ['D7', 'D8', 'D9', 'D10']);
+    h.clock.advance(1000);
+    assert.deepEqual(h.words(), ['D7', 'D8', 'D9', 'D10']);
+  });
+
+  test('the OACK is retransmitted on timeout, and a silent client is given up on', async () => {
+    const h = await started({ size: 100, oack: true, retries: 2 });
+    assert.deepEqual(h.words(), ['OACK']);
+    h.clock.advance(1000);
+    assert.deepEqual(h.words(), ['OACK']);
+    h.clock.advance(2000);
+    assert.deepEqual(h.words(), ['OACK']);
+    h.clock.advance(4000);
+    assert.deepEqual(h.words(), ['E0']);
+    assert.equal(failure(h), 'timeout');
+    assert.equal(h.clock.pending(), 0);
+  });
+});
+
+describe('tftp transfer: endings', () => {
+  test("the client's ERROR after the OACK (option refusal, OVMF's tsize probe) ends it without an answer", async () => {
+    const h = await started({ size: 100_000, oack: true, windowsize: 4 });
+    assert.deepEqual(h.words(), ['OACK']);
+    h.transfer.onError(8, 'option refused');
+    assert.deepEqual(h.ends, [{ ok: false, reason: 'peer-error', detail: 'ERROR 8: option refused' }]);
+    h.clock.advance(60_000);
+    h.transfer.onAck(0);
+    assert.deepEqual(h.words(), []);
+    assert.equal(h.clock.pending(), 0);
+  });
+
+  test("the client's ERROR in the middle of the data ends it", async () => {
+    const h = await started({ size: 100_000, windowsize: 4 });
+    h.take();
+    h.transfer.onAck(4);
+    h.take();
+    h.transfer.onError(3, 'disk full');
+    h.transfer.onAck(8);
+    h.clock.advance(60_000);
+    assert.deepEqual(h.words(), []);
+    assert.equal(h.ends.length, 1);
+    assert.equal(h.transfer.finished, true);
+  });
+
+  test('cancel tells the client and stops everything', async () => {
+    const h = await started({ size: 100_000, windowsize: 4 });
+    h.take();
+    h.transfer.cancel('the server is stopping', 'server shutting down');
+    const [datagram] = h.take();
+    assert.ok(datagram);
+    assert.deepEqual(decode(datagram), { op: 'error', code: 0, message: 'server shutting down' });
+    assert.equal(failure(h), 'cancelled');
+    assert.equal(h.clock.pending(), 0);
+    h.transfer.onAck(4);
+    assert.deepEqual(h.words(), []);
+  });
+
+  test('a read that fails ends the transfer with ERROR 0', async () => {
+    const h = await started({
+      size: 0,
+      source: { size: 1_000_000, read: () => Promise.reject(new Error('EIO: i/o error')) },
+    });
+    assert.deepEqual(h.words(), ['E0']);
+    assert.deepEqual(h.ends, [{ ok: false, reason: 'read-error', detail: 'EIO: i/o error' }]);
+    assert.equal(h.clock.pending(), 0);
+  });
+
+  test('a file shorter than its announced size ends the transfer with ERROR 0', async () => {
+    const content = Buffer.alloc(1000, 1);
+    const h = harness({
+      size: 0,
+      blksize: 512,
+      source: { size: 5000, read: (offset, length) => Promise.resolve(content.subarray(offset, offset + length)) },
+    });
+    h.transfer.start();
+    await settle();
+    assert.deepEqual(h.words(), ['E0']);
+    assert.equal(failure(h), 'read-error');
+  });
+
+  test('a slow read holds DATA back until it arrives; the timer runs from the first send', async () => {
+    let release: (() => void) | undefined;
+    const content = pattern(2000);
+    const h = harness({
+      size: 0,
+      source: {
+        size: content.length,
+        read: (offset, length) =>
+          new Promise((resolve) => {
+            release = () => {
+              resolve(content.subarray(offset, offset + length));
+            };
+          }),
+      },
+    });
+    h.transfer.start();
+    assert.deepEqual(h.words(), []);
+    h.clock.advance(900);
+    release?.();
+    await settle();
+    assert.deepEqual(h.words(), ['D1']);
+    h.clock.advance(999);
+    assert.deepEqual(h.words(), []);
+    h.clock.advance(1);
+    assert.deepEqual(h.words(), ['D1']);
+  });
+});

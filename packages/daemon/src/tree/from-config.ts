@@ -1,0 +1,33 @@
+import { statSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { directorySource } from './directory.ts';
+import { createFileTree, type Mount } from './mounts.ts';
+import type { FileTree } from './tree.ts';
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The tree every machine-facing server shares: each of `files.dirs` at the root, in order, then `ipxe.dir`, so an
+ * operator's own undionly.kpxe wins over the packaged one. A directory that is missing is a warning, not a failure:
+ * a fresh host may not have the ipxe package yet, and a directory that appears later (a mount) is served from
+ * then on without a restart.
+ */
+export function treeFromConfig(config: Pick<Config, 'files' | 'ipxe'>, log: Logger): FileTree {
+  const mounts: Mount[] = [];
+  for (const [setting, dir] of [
+    ...config.files.dirs.map((dir) => ['files.dirs', dir] as const),
+    ['ipxe.dir', config.ipxe.dir] as const,
+  ]) {
+    if (!isDirectory(dir))
+      log.warn({ [setting]: dir }, `${setting}: ${dir} is not a directory; nothing is served from it`);
+    mounts.push({ prefix: '/', source: directorySource(dir) });
+  }
+  return createFileTree(mounts, log);
+}
