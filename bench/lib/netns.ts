@@ -137,7 +137,12 @@ export async function addDelay(
     stop: async () => {
       await ns.exec(['iptables-legacy', '-D', ...rule]);
       await service.stop();
-      return /delayline: (.*)/.exec(service.output())?.[1] ?? '';
+      const output = service.output();
+      const late = [...output.matchAll(/released (\d+) ms late/g)].map((match) => Number(match[1]));
+      const summary = /delayline: (packets=.*)/.exec(output)?.[1] ?? '';
+      return late.length === 0
+        ? summary
+        : `${summary}; ${late.length} releases over 50 ms late (worst ${Math.max(...late)} ms): the delay line was held off the CPU`;
     },
   };
 }

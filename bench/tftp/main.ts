@@ -15,7 +15,7 @@ import { repoRoot } from '../lib/paths.ts';
 import { ensureRandomFile, type Payload } from '../lib/payload.ts';
 import { run, type Service } from '../lib/process.ts';
 import { duration, fmt, median } from '../lib/stats.ts';
-import { clientIds, clientVersion, exampleCommand, type ClientId } from './clients.ts';
+import { clientIds, clientVersion, exampleCommand } from './clients.ts';
 import { measure } from './measure.ts';
 import {
   combosOf,
@@ -23,7 +23,6 @@ import {
   fullMatrix,
   LINK_DELAY_US,
   linkKinds,
-  linkTitles,
   quickMatrix,
   scenariosOf,
   type LinkKind,
@@ -31,12 +30,13 @@ import {
 } from './plan.ts';
 import type { ProbeResult } from './probe.ts';
 import { renderReport, Results, type RunInfo } from './report.ts';
-import { serverIds, servers, type ServerContext, type ServerId } from './servers.ts';
+import { serverIds, servers, smeltdConfig, type ServerContext, type ServerId } from './servers.ts';
 
 const usage = `usage: pnpm bench tftp [options]
   --quick               30 MiB only, blksize 1468/65464, windowsize 1/16/64, 1 client (a few minutes)
   --runs N              runs per combination, median reported (default 3)
   --write               append the report to BENCHMARKS.md
+  --json FILE           also write every run's raw figures there
   --plan                print what would run and the time estimate, then stop
   --servers LIST        of smeltd,tftpd-hpa,atftpd          --links LIST        of loopback,link
   --sizes LIST          file sizes in MiB (30,300)          --concurrency LIST  clients at once (1,20)
@@ -108,6 +108,7 @@ async function bench(argv: string[]): Promise<number> {
         quick: { type: 'boolean', default: false },
         runs: { type: 'string' },
         write: { type: 'boolean', default: false },
+        json: { type: 'string' },
         plan: { type: 'boolean', default: false },
         servers: { type: 'string' },
         links: { type: 'string' },
@@ -296,14 +297,8 @@ async function bench(argv: string[]): Promise<number> {
       mkdirSync(context.scratch, { recursive: true });
       running.set(id, { service: servers[id].start(context), context });
       if (link === matrix.links[0]) {
-        info.serverCommands.push(pin(where.server, servers[id].commandLine(context)).join(' '));
-      }
-    }
-    if (running.has('smeltd')) {
-      const context = running.get('smeltd')?.context;
-      if (context && link === matrix.links[0]) {
-        const { smeltdConfig } = await import('./servers.ts');
-        info.serverCommands.push(`smeltd config: \`${JSON.stringify(smeltdConfig(context))}\``);
+        info.serverCommands.push(`\`${pin(where.server, servers[id].commandLine(context)).join(' ')}\``);
+        if (id === 'smeltd') info.serverCommands.push(`smeltd's config: \`${JSON.stringify(smeltdConfig(context))}\``);
       }
     }
 
@@ -417,7 +412,7 @@ async function bench(argv: string[]): Promise<number> {
               info.quiet.waitedS += quiet.waitedMs / 1000;
               if (quiet.busy >= QUIET_THRESHOLD) info.quiet.busyStarts++;
             }
-            const limitS = Math.round(Math.min(maxRunS * 1.5, Math.max(60, seconds * 4 + 10)));
+            const limitS = Math.round(Math.min(maxRunS * 1.5, Math.max(30, seconds * 4 + 10)));
             const m = await measure({
               ns: clientNs,
               cpu: where.client,
@@ -435,7 +430,8 @@ async function bench(argv: string[]): Promise<number> {
             corrupt += m.corrupt;
             done++;
             const status =
-              m.failed > 0 ? `FAILED (${m.errors[0] ?? ''})` : `${fmt(m.mibps)} MiB/s in ${m.seconds.toFixed(2)} s`;
+              (m.failed > 0 ? `FAILED (${m.errors[0] ?? ''})` : `${fmt(m.mibps)} MiB/s in ${m.seconds.toFixed(2)} s`) +
+              (m.pressure > 0.25 ? ` [CPU contention ${(m.pressure * 100).toFixed(0)}%]` : '');
             say(
               `[${done}/~${measurements}] ${scenario.key} ${combo.client} bs ${combo.blksize} w ${combo.windowsize} ${id} ` +
                 `run ${r + 1}: ${status}${m.corrupt ? ` CORRUPT ×${m.corrupt}` : ''}${m.timeouts ? ` (${m.timeouts} timeouts)` : ''}`,
@@ -462,6 +458,18 @@ async function bench(argv: string[]): Promise<number> {
     info.cpuPressure = (pressureAfter - pressureBefore) / 1e6 / info.elapsedS;
   }
   const report = renderReport(results, scenarios, combos, info);
+  if (o.json !== undefined) {
+    const cells = [...results.cells.values()].map(({ scenario, combo, server, agreed, skipped, runs }) => ({
+      scenario: scenario.key,
+      ...combo,
+      server,
+      agreed,
+      skipped: skipped?.long,
+      runs,
+    }));
+    writeFileSync(o.json, `${JSON.stringify({ info, cells }, null, 1)}\n`);
+    say(`bench tftp: raw figures in ${o.json}`);
+  }
   process.stdout.write(`${report}\n`);
   if (o.write) {
     const path = join(repoRoot, 'BENCHMARKS.md');
@@ -474,6 +482,3 @@ async function bench(argv: string[]): Promise<number> {
   say(`bench tftp: done in ${duration(info.elapsedS)}${corrupt ? `; ${corrupt} CORRUPT downloads` : ''}`);
   return corrupt > 0 ? 1 : 0;
 }
-
-export const linkNames = linkTitles;
-export type { ClientId };

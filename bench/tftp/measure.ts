@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pin } from '../lib/cpu.ts';
+import { cpuPressureUs } from '../lib/machine.ts';
 import { sha256File } from '../lib/hash.ts';
 import type { Netns } from '../lib/netns.ts';
 import type { Payload } from '../lib/payload.ts';
@@ -20,6 +21,8 @@ export interface Measurement {
   timeouts: number;
   /** Datagrams the client namespace's kernel dropped because a client's socket buffer was full. */
   rcvbufErrors: number;
+  /** Share of the run's wall time some task on the machine waited for a CPU (PSI "some"); NaN without PSI. */
+  pressure: number;
   /** First error line of each failed download. */
   errors: string[];
 }
@@ -68,7 +71,13 @@ export async function measure(o: MeasureOptions): Promise<Measurement> {
   lines.push('wait');
   const [command, ...args] = o.ns.wrap(pin(o.cpu, ['bash', '-c', lines.join('\n')]));
   const dropsBefore = await rcvbufErrors(o.ns);
+  const pressureBefore = cpuPressureUs();
   const result = await run(command ?? 'ip', args, { timeoutMs: (o.limitS + 15) * 1000 });
+  const pressureAfter = cpuPressureUs();
+  const pressure =
+    pressureBefore === undefined || pressureAfter === undefined
+      ? Number.NaN
+      : (pressureAfter - pressureBefore) / 1000 / result.ms;
   const drops = (await rcvbufErrors(o.ns)) - dropsBefore;
 
   const stamps = new Map<number, { rc: number; start: number; end: number }>();
@@ -84,6 +93,7 @@ export async function measure(o: MeasureOptions): Promise<Measurement> {
     seconds: Number.NaN,
     timeouts: 0,
     rcvbufErrors: drops,
+    pressure,
     errors: [],
   };
   let first = Infinity;

@@ -1,4 +1,4 @@
-import { duration, fmt, median } from '../lib/stats.ts';
+import { duration, fmt, median, MiB } from '../lib/stats.ts';
 import { markdownTable, type Align } from '../lib/table.ts';
 import type { Measurement } from './measure.ts';
 import type { Combo, LinkKind, Scenario } from './plan.ts';
@@ -39,6 +39,9 @@ export interface RunInfo {
   missing: string[];
   notes: string[];
 }
+
+/** A run during which tasks waited for a CPU more than this share of the time is flagged in the notes. */
+const CONTENDED = 0.25;
 
 const key = (scenario: Scenario, combo: Combo, server: ServerId) =>
   `${scenario.key}|${combo.client}|${combo.blksize}|${combo.windowsize}|${server}`;
@@ -128,10 +131,25 @@ function scenarioNotes(results: Results, scenario: Scenario, combos: Combo[], in
           `${what}: per run, ${drops.join(' / ')} datagrams dropped on a full client socket buffer (UDP RcvbufErrors), ${timeouts.join(' / ')} atftp retransmission timeouts`,
         );
       }
+      // With concurrent clients on one CPU, tasks waiting for it is the point, not a disturbance.
+      const contended = scenario.clients === 1 ? cell.runs.filter((run) => run.pressure > CONTENDED) : [];
+      if (contended.length > 0) {
+        notes.add(
+          `${what}: ${contended.length} of ${cell.runs.length} runs saw CPU contention (PSI some ${contended.map((run) => `${(run.pressure * 100).toFixed(0)}%`).join(', ')} of the run; other work or the delay line)`,
+        );
+      }
       const errors = cell.runs.flatMap((run) => run.errors);
       if (errors.length > 0) notes.add(`${what}: ${errors.length} failed downloads, e.g. "${errors[0] ?? ''}"`);
       const corrupt = cell.runs.reduce((sum, run) => sum + run.corrupt, 0);
       if (corrupt > 0) notes.add(`${what}: ${corrupt} CORRUPT downloads (SHA-256 mismatch)`);
+    }
+  }
+  if (scenario.link === 'link') {
+    const lockStep = rate(results.find(scenario, { client: 'curl', blksize: 1468, windowsize: 1 }, 'tftpd-hpa'));
+    if (Number.isFinite(lockStep) && scenario.clients === 1) {
+      notes.add(
+        `lock-step round trip on this link: ${((1468 / (lockStep * MiB)) * 1000).toFixed(2)} ms per block (tftpd-hpa, curl, blksize 1468)`,
+      );
     }
   }
   return [...notes];
@@ -156,16 +174,19 @@ function targets(results: Results, scenarios: Scenario[], combos: Combo[], info:
   });
   if (!info.servers.includes('smeltd')) return lines;
   for (const windowed of [true, false]) {
-    const ratios: { ratio: number; where: string }[] = [];
+    const ratios: { ratio: number; capped: boolean; where: string }[] = [];
     for (const scenario of scenarios) {
       for (const combo of combos) {
         if (combo.windowsize > 1 !== windowed) continue;
         const { reference } = target(combo);
-        const ratio = rate(results.find(scenario, combo, 'smeltd')) / rate(results.find(scenario, combo, reference));
+        const ours = results.find(scenario, combo, 'smeltd');
+        const ratio = rate(ours) / rate(results.find(scenario, combo, reference));
+        const capped = ours?.agreed !== undefined && ours.agreed.blksize < combo.blksize;
         if (Number.isFinite(ratio)) {
           ratios.push({
             ratio,
-            where: `${scenario.link} ${scenario.sizeMiB} MiB ×${scenario.clients} ${combo.client} bs ${combo.blksize} w ${combo.windowsize}`,
+            capped,
+            where: `${scenario.link} ${scenario.sizeMiB} MiB ×${scenario.clients} ${combo.client} bs ${combo.blksize}${capped ? ` (smeltd: ${ours.agreed?.blksize ?? ''})` : ''} w ${combo.windowsize}`,
           });
         }
       }
@@ -183,7 +204,7 @@ function targets(results: Results, scenarios: Scenario[], combos: Combo[], info:
           ? 'not measured'
           : `${ratios.length - failing.length}/${ratios.length} combinations pass; worst ${fmt(worst?.ratio ?? NaN)}× (${worst?.where ?? ''})` +
             (failing.length > 0
-              ? `; below: ${failing
+              ? `${failing.some((f) => f.capped) ? `; ${failing.filter((f) => f.capped).length} of the ${failing.length} below are smeltd keeping blocks within the link MTU (1468) where the reference sends 65464-byte blocks as 45 IP fragments` : ''}; below: ${failing
                   .slice(0, 8)
                   .map((f) => `${f.where} ${fmt(f.ratio)}×`)
                   .join('; ')}${failing.length > 8 ? ` and ${failing.length - 8} more` : ''}`
@@ -269,7 +290,7 @@ export function renderReport(results: Results, scenarios: Scenario[], combos: Co
   for (const line of info.versions) out.push(`- ${line}`);
   for (const line of info.missing) out.push(`- Not measured: ${line}`);
   out.push('', 'Servers (each in the foreground, pinned, inside the benchmark namespace):', '');
-  for (const line of info.serverCommands) out.push(`- \`${line}\``);
+  for (const line of info.serverCommands) out.push(`- ${line}`);
   out.push('', 'Clients:', '');
   for (const line of info.clientCommands) out.push(`- ${line}`);
   out.push('', 'Links:', '');

@@ -5,11 +5,11 @@
  * was sent to, and a reply from an unbound socket leaves by whatever address the routing table picks. So a
  * wildcard listen host (0.0.0.0 or ::) means one listening socket per local address of that family, found when
  * the server starts (addresses added later are not served until a restart), and each transfer gets its own
- * ephemeral port (its TID, RFC 1350 §4) on the address its request arrived on. A datagram to the TID from anyone
- * but the peer is answered with ERROR 5 and does not disturb the transfer (RFC 1350: "an error packet should be
- * sent to the source of the incorrect packet, while not disturbing the transfer"). For that the TID has two
- * sockets (see bindTransferSockets): one connected to the peer, which carries the transfer, and one that is not,
- * which hears everybody else. Requests are refused, and busy clients told so, from the listening socket.
+ * socket, on an ephemeral port (its TID, RFC 1350 §4), bound to the address its request arrived on. Transfer
+ * sockets stay unconnected so that a datagram from anyone but the peer reaches us and can be answered with
+ * ERROR 5 (RFC 1350: "an error packet should be sent to the source of the incorrect packet, while not disturbing
+ * the transfer"); a connected socket would have the kernel drop it instead. Requests are refused, and busy
+ * clients told so, from the listening socket.
  *
  * Admission. At most `maxTransfers` transfers run at once and `maxPerPeer` per client address. A request beyond
  * either waits, first come first served, in a queue of at most `maxQueue` (beyond that: ERROR 0 "server busy");
@@ -161,12 +161,11 @@ function literalLookup(family: 4 | 6): NonNullable<dgram.SocketOptions['lookup']
 const lookup4 = literalLookup(4);
 const lookup6 = literalLookup(6);
 
-function bindSocket(family: 4 | 6, address: string, port: number, reuseAddr = false): Promise<dgram.Socket> {
+function bindSocket(family: 4 | 6, address: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket({
       type: family === 4 ? 'udp4' : 'udp6',
       lookup: family === 4 ? lookup4 : lookup6,
-      reuseAddr,
     });
     const onError = (error: Error) => {
       try {
@@ -182,42 +181,6 @@ function bindSocket(family: 4 | 6, address: string, port: number, reuseAddr = fa
       resolve(socket);
     });
   });
-}
-
-function connectSocket(socket: dgram.Socket, peer: Peer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    socket.connect(peer.port, peer.address, () => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/**
- * A transfer's sockets: both bound to the same local address and ephemeral port (the TID). `toPeer` is
- * connected to the client: the kernel hands it the client's datagrams, sends from it skip a route lookup and an
- * address parse per datagram, and an ICMP port unreachable tells it the client has gone. `strangers` is not
- * connected, so it receives what anybody else sends to the TID, to answer it with ERROR 5. If the second socket
- * cannot be had, `strangers` does everything.
- */
-interface TransferSockets {
-  strangers: dgram.Socket;
-  toPeer: dgram.Socket | undefined;
-}
-
-async function bindTransferSockets(family: 4 | 6, address: string, peer: Peer): Promise<TransferSockets> {
-  const strangers = await bindSocket(family, address, 0, true);
-  let toPeer: dgram.Socket | undefined;
-  if (process.env.TMP_UNCONNECTED) return { strangers, toPeer: undefined };
-  try {
-    toPeer = await bindSocket(family, address, strangers.address().port, true);
-    await connectSocket(toPeer, peer);
-    return { strangers, toPeer };
-  } catch {
-    if (toPeer) await closeSocket(toPeer);
-    return { strangers, toPeer: undefined };
-  }
 }
 
 function closeSocket(socket: dgram.Socket): Promise<void> {
@@ -254,7 +217,7 @@ interface Request {
 interface Session {
   request: Request;
   log: Logger;
-  sockets?: TransferSockets;
+  socket?: dgram.Socket;
   transfer?: Transfer;
   /** Still waiting for the first ACK or ERROR from the client: repeats of its RRQ are ignored meanwhile. */
   fresh: boolean;
@@ -313,6 +276,8 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
   const running = new Set<Promise<void>>();
   const perPeer = new Map<string, number>();
   let activeCount = 0;
+  let busyLoggedAt = -Infinity;
+  let busyUnlogged = 0;
 
   function internalError(error: unknown, what: string, context: object = {}): void {
     m.internalErrors.inc();
@@ -396,8 +361,19 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       m.queued.set(queue.size);
       log.debug({ peer: peerText, file: packet.filename, queued: queue.size }, 'request queued');
     } else {
-      log.debug({ peer: peerText, file: packet.filename }, 'request refused: queue full');
       refuse(request, ERR_UNDEFINED, 'server busy, try again later', 'busy');
+      // A storm beyond the queue would write a line per request: one a second, saying how many it stands for.
+      const now = clock.now();
+      if (now - busyLoggedAt >= 1000) {
+        log.warn(
+          { peer: peerText, file: packet.filename, queued: queue.size, alsoRefused: busyUnlogged },
+          'request refused: the queue is full (server busy)',
+        );
+        busyLoggedAt = now;
+        busyUnlogged = 0;
+      } else {
+        busyUnlogged++;
+      }
     }
   }
 
@@ -495,9 +471,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       if (stopped) return;
       await transfer(session, file);
     } finally {
-      const { sockets } = session;
-      if (sockets)
-        await Promise.all([closeSocket(sockets.strangers), ...(sockets.toPeer ? [closeSocket(sockets.toPeer)] : [])]);
+      if (session.socket) await closeSocket(session.socket);
       try {
         await file.close();
       } catch (error) {
@@ -527,21 +501,19 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       },
       source.size,
     );
-    let sockets: TransferSockets;
+    let socket: dgram.Socket;
     try {
-      sockets = await bindTransferSockets(listener.family, listener.address, peer);
+      socket = await bindSocket(listener.family, listener.address, 0);
     } catch (error) {
       session.log.error({ err: error, address: listener.address }, 'request failed: no socket for the transfer');
       refuse(request, ERR_UNDEFINED, 'server error', 'error');
       return;
     }
-    session.sockets = sockets;
+    session.socket = socket;
     if (stopped) return;
-    const { strangers, toPeer } = sockets;
     try {
-      const sender = toPeer ?? strangers;
       const wanted = Math.min(MAX_SEND_BUFFER, 2 * negotiated.windowsize * (negotiated.blksize + 4));
-      if (wanted > sender.getSendBufferSize()) sender.setSendBufferSize(wanted);
+      if (wanted > socket.getSendBufferSize()) socket.setSendBufferSize(wanted);
     } catch {
       // A larger buffer only saves queueing in libuv.
     }
@@ -555,13 +527,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
         timeoutMs: (negotiated.timeout ?? config.timeout) * 1000,
         retries: config.retries,
         clock,
-        send: toPeer
-          ? (head, payload) => {
-              toPeer.send(payload ? [head, payload] : head);
-            }
-          : (head, payload) => {
-              strangers.send(payload ? [head, payload] : head, peer.port, peer.address);
-            },
+        // Unconnected, so that strangers reach us (see the top of this file). Measured against a second socket
+        // on the same port connected to the peer, the route lookup this costs per datagram did not show.
+        send: (head, payload) => {
+          socket.send(payload ? [head, payload] : head, peer.port, peer.address);
+        },
         progress: () => {
           report(session);
         },
@@ -575,23 +545,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
         },
       });
       session.transfer = transfer;
-      const onDatagram = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-        onTransferDatagram(session, transfer, strangers, msg, rinfo);
-      };
-      strangers.on('message', onDatagram);
-      strangers.on('error', (error) => {
-        m.sendErrors.inc();
-        if (session.log.isLevelEnabled('debug')) session.log.debug({ err: error }, 'send failed');
+      socket.on('message', (msg, rinfo) => {
+        onTransferDatagram(session, transfer, socket, msg, rinfo);
       });
-      toPeer?.on('message', onDatagram);
-      toPeer?.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ECONNREFUSED') {
-          // ICMP port unreachable: nothing listens on the client's port any more. Retransmitting to it would
-          // only hold the slot until the timeout.
-          transfer.cancel('the client has gone (port unreachable)', undefined, 'peer-gone');
-          return;
-        }
-        // Other asynchronous failures (a firewall rejecting a datagram, a full buffer) are loss, which the
+      socket.on('error', (error) => {
+        // Asynchronous send failures (a firewall rejecting a datagram, a full buffer): loss, which the
         // protocol recovers from; a transfer that can send nothing at all ends by its timeout.
         m.sendErrors.inc();
         if (session.log.isLevelEnabled('debug')) session.log.debug({ err: error }, 'send failed');
@@ -603,8 +561,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
           blksize: negotiated.blksize,
           windowsize: negotiated.windowsize,
           oack: negotiated.oack ? Object.fromEntries(negotiated.oack) : undefined,
-          local: describePeer(listener.address, strangers.address().port),
-          connected: toPeer !== undefined,
+          local: describePeer(listener.address, socket.address().port),
         },
         'transfer started',
       );
@@ -645,9 +602,6 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
         break;
       case 'cancelled':
         session.log.debug(detail, 'transfer cancelled');
-        break;
-      case 'peer-gone':
-        session.log.info(detail, 'transfer ended: the client has gone');
         break;
       case 'timeout':
         session.log.warn(detail, 'transfer abandoned: the client stopped answering');

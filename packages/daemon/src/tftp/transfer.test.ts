@@ -321,6 +321,20 @@ describe('tftp transfer: loss and duplicates', () => {
     assert.deepEqual(h.words(), ['D9', 'D10', 'D11', 'D12']);
   });
 
+  test('windowed: a second loss inside a resent window is answered at once, not after a timeout', async () => {
+    const h = await started({ size: 512 * 20, windowsize: 4 });
+    assert.deepEqual(h.words(), ['D1', 'D2', 'D3', 'D4']);
+    h.transfer.onAck(1); // D2 lost
+    assert.deepEqual(h.words(), ['D2', 'D3', 'D4', 'D5']);
+    h.transfer.onAck(2); // the resent D3 lost too
+    assert.deepEqual(h.words(), ['D3', 'D4', 'D5', 'D6']);
+    h.transfer.onAck(2); // the client discarding stale copies re-ACKs the gap we already answered
+    h.transfer.onAck(2);
+    assert.deepEqual(h.words(), []);
+    h.transfer.onAck(6);
+    assert.deepEqual(h.words(), ['D7', 'D8', 'D9', 'D10']);
+  });
+
   test('windowed: many copies of one ACK send at most one extra window', async () => {
     const h = await started({ size: 512 * 20, windowsize: 4 });
     h.take();

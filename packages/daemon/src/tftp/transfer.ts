@@ -36,7 +36,7 @@ import type { Clock } from './clock.ts';
 import type { ByteSource } from './netascii.ts';
 import { ERR_UNDEFINED, errorPacket, writeDataHeader } from './packet.ts';
 
-export type TransferFailure = 'timeout' | 'peer-error' | 'peer-gone' | 'read-error' | 'cancelled' | 'internal';
+export type TransferFailure = 'timeout' | 'peer-error' | 'read-error' | 'cancelled' | 'internal';
 export type TransferEnd = { ok: true } | { ok: false; reason: TransferFailure; detail: string };
 
 export interface TransferStats {
@@ -101,7 +101,14 @@ export class Transfer {
   private acked = 0;
   /** Highest block sent. */
   private sent = 0;
-  /** `sent` as it was when we last sent anything a second time: ACKs up to here may be echoes. */
+  /**
+   * The first block of our latest retransmission. A gap report (an ACK for block N < sent) is news only when
+   * N + 1 > resentFrom: the client progressed past where we last went back to. An ACK below it echoes a gap we
+   * already answered (the client re-ACKs on every stale block it discards), and resentFrom only grows, so each
+   * retransmission needs progress and a window is never resent in a storm (RFC 1123 §4.2.3.1, RFC 7440 §4).
+   */
+  private resentFrom = 0;
+  /** `sent` when we last retransmitted: the client's ACK of exactly this block echoes the complete resent copy. */
   private resentThrough = 0;
   /** Headers and payloads of blocks acked+1..sent, at index block % window, for retransmission. */
   private readonly heads: (Buffer | undefined)[];
@@ -183,20 +190,21 @@ export class Transfer {
   }
 
   /** Ends the transfer from our side, telling the peer why when `notice` is given. */
-  cancel(detail: string, notice?: string, reason: 'cancelled' | 'peer-gone' = 'cancelled'): void {
+  cancel(detail: string, notice?: string): void {
     if (this.phase === 'done') return;
     if (notice !== undefined) this.notify(notice);
-    this.end({ ok: false, reason, detail });
+    this.end({ ok: false, reason: 'cancelled', detail });
   }
 
   private ack(block: number): void {
     const acked = this.acked;
     const full = acked + ((block - (acked & 0xffff)) & 0xffff);
     if (full > this.sent) return; // older than the window (or never sent): a stale duplicate
+    const echo = full < this.resentFrom || full === this.resentThrough;
     if (full === acked) {
       // A duplicate of the last ACK. Resending on it is the Sorcerer's Apprentice bug in lock-step; in a window
       // it is a gap report (the window's first block was lost) unless it may echo our own retransmission.
-      if (this.window === 1 || full <= this.resentThrough || this.sent === acked) return;
+      if (this.window === 1 || echo || this.sent === acked) return;
     } else {
       this.acked = full;
       this.stats.delivered = Math.min(this.size, full * this.blksize);
@@ -208,10 +216,11 @@ export class Transfer {
       this.interval = this.options.timeoutMs;
       this.release();
     }
-    if (full < this.sent && full > this.resentThrough) {
+    if (full < this.sent && !echo) {
       // The client has everything up to `full` and missed the next block: go back to it (RFC 7440 §4).
       this.resend(full + 1, this.sent);
       this.fill();
+      this.resentFrom = full + 1;
       this.resentThrough = this.sent;
     } else {
       this.fill();
@@ -232,6 +241,7 @@ export class Transfer {
       this.transmit(this.options.oack);
     } else if (this.sent > this.acked) {
       this.resend(this.acked + 1, this.sent);
+      this.resentFrom = this.acked + 1;
       this.resentThrough = this.sent;
     }
     this.arm(this.interval);
