@@ -90,15 +90,38 @@ export function combosOf(matrix: Matrix): Combo[] {
 /** The one-way delay the link adds, and the round trip lock-step TFTP then pays per block (measured here). */
 export const LINK_DELAY_US = 1000;
 const LINK_ROUND_TRIP_S = 1.5e-3;
-/** Loopback lock-step: one block costs a round of two context switches and four system calls. */
-const LOOPBACK_ROUND_TRIP_S = 55e-6;
+/** Loopback lock-step: one block costs a round of two cross-CPU wake-ups and four system calls (split pinning). */
+const LOOPBACK_ROUND_TRIP_S = 100e-6;
+/** The default socket receive buffer (net.core.rmem_default) a client's window has to fit in. */
+const CLIENT_RCVBUF = 212992;
+/** Time a run whose windows overflow the client's buffer typically takes: atftp recovers on 5-s timeouts. */
+const OVERFLOW_S = 8;
+
+/**
+ * What one DATA datagram of blksize takes from the receiver's socket buffer (its truesize), as `ss -m` shows on
+ * loopback: 2304 bytes for 1468, 16640 for 8192, 66296 for 65464; on a 1500-byte link a large block arrives as
+ * fragments of about 2304 each.
+ */
+function truesize(link: LinkKind, blksize: number): number {
+  if (link === 'link' && blksize > 1472) return Math.ceil((blksize + 8) / 1480) * 2304;
+  if (blksize <= 4096) return blksize + 836;
+  if (blksize < 32768) return 2 ** Math.ceil(Math.log2(blksize + 64)) + 256;
+  return blksize + 832;
+}
 
 /**
  * Rough seconds one run takes, from the agreed blksize and windowsize (a model fitted to tftpd-hpa and atftpd
- * here: a fixed cost per block and per byte, plus a round trip per window). Used to skip combinations that would
- * take too long and to bound each run; a run still has a hard time limit.
+ * here: a fixed cost per block and per byte, plus a round trip per window; windows that cannot fit the client's
+ * socket buffer lose datagrams and wait for timeouts). Used to skip combinations that would take too long, for the
+ * up-front estimate, and to bound each run; a run still has a hard time limit.
  */
 export function estimateSeconds(link: LinkKind, bytes: number, clients: number, blksize: number, windowsize: number) {
+  const fast = streamSeconds(link, bytes, clients, blksize, windowsize);
+  const overflows = windowsize > 1 && windowsize * truesize(link, blksize) > CLIENT_RCVBUF;
+  return overflows ? Math.max(fast, OVERFLOW_S) : fast;
+}
+
+function streamSeconds(link: LinkKind, bytes: number, clients: number, blksize: number, windowsize: number) {
   const blocks = Math.floor(bytes / blksize) + 1;
   const rounds = Math.ceil(blocks / windowsize);
   const cpuPerBlock = 12e-6 + blksize * 2.3e-9;

@@ -204,7 +204,7 @@ function targets(results: Results, scenarios: Scenario[], combos: Combo[], info:
           ? 'not measured'
           : `${ratios.length - failing.length}/${ratios.length} combinations pass; worst ${fmt(worst?.ratio ?? NaN)}× (${worst?.where ?? ''})` +
             (failing.length > 0
-              ? `${failing.some((f) => f.capped) ? `; ${failing.filter((f) => f.capped).length} of the ${failing.length} below are smeltd keeping blocks within the link MTU (1468) where the reference sends 65464-byte blocks as 45 IP fragments` : ''}; below: ${failing
+              ? `${failing.some((f) => f.capped) ? `; ${failing.filter((f) => f.capped).length} of the ${failing.length} below are smeltd keeping blocks within the link MTU (1468) where the reference sends its larger blocks as IP fragments` : ''}; below: ${failing
                   .slice(0, 8)
                   .map((f) => `${f.where} ${fmt(f.ratio)}×`)
                   .join('; ')}${failing.length > 8 ? ` and ${failing.length - 8} more` : ''}`

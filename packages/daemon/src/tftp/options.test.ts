@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { blksizeForMtu, checkOptions, negotiate } from './options.ts';
+import { blksizeForMtu, checkOptions, negotiate, windowForReceiveBuffer } from './options.ts';
 import type { OptionLimits } from './options.ts';
 
 const limits: OptionLimits = { maxBlksize: 65464, maxWindowsize: 64 };
@@ -79,6 +79,21 @@ describe('tftp option negotiation', () => {
     const capped = negotiate(options(['windowsize', '16']), { ...limits, maxWindowsize: 4 }, 1);
     assert.equal(capped.windowsize, 4);
     assert.equal(capped.oack?.get('windowsize'), '4');
+  });
+
+  test("windowsize is capped so that a window fits a client's default receive buffer, in either option order", () => {
+    for (const order of [
+      options(['blksize', '65464'], ['windowsize', '64']),
+      options(['windowsize', '64'], ['blksize', '65464']),
+    ]) {
+      const result = negotiate(order, limits, 1);
+      assert.equal(result.windowsize, 2);
+      assert.equal(result.oack?.get('windowsize'), '2');
+    }
+    assert.equal(negotiate(options(['blksize', '8192'], ['windowsize', '64']), limits, 1).windowsize, 11);
+    assert.equal(negotiate(options(['blksize', '1468'], ['windowsize', '64']), limits, 1).windowsize, 64);
+    assert.equal(negotiate(options(['windowsize', '64']), limits, 1).windowsize, 64, 'RFC 1350 512-byte blocks');
+    assert.equal(windowForReceiveBuffer(65464), 2);
   });
 
   test('timeout is echoed exactly when within 1-255, declined otherwise', () => {
