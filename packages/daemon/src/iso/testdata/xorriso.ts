@@ -11,6 +11,13 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/**
+ * xorriso takes the source tree's file-name charset from the locale: without one (CI runs with a bare
+ * environment) it reads UTF-8 names as ASCII and mangles them in the Joliet tree. The images must not depend on
+ * who builds them.
+ */
+const XORRISO_ENV = { ...process.env, LC_ALL: 'C.UTF-8' };
+
 export type TreeSpec = Record<string, string | Buffer | { symlink: string } | { random: number }>;
 
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
@@ -36,7 +43,7 @@ export async function writeTree(root: string, spec: TreeSpec): Promise<void> {
 /** Runs xorriso with the given arguments; rejects with its output on failure. */
 export async function xorriso(args: string[]): Promise<string> {
   try {
-    const { stderr } = await run('xorriso', args, { maxBuffer: 16 * 1024 * 1024 });
+    const { stderr } = await run('xorriso', args, { maxBuffer: 16 * 1024 * 1024, env: XORRISO_ENV });
     return stderr;
   } catch (error) {
     const detail = error instanceof Error && 'stderr' in error ? String(error.stderr) : String(error);
@@ -55,6 +62,7 @@ export async function mkisofs(source: string, iso: string, options: string[]): P
  */
 export async function mkisofsSparse(source: string, iso: string, options: string[]): Promise<void> {
   const maker = spawn('xorriso', ['-as', 'mkisofs', '-quiet', ...options, '-o', '-', source], {
+    env: XORRISO_ENV,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // dd reads xorriso's stdout directly: gigabytes never pass through this process.
