@@ -9,7 +9,8 @@ export class ListenError extends Error {
   }
 }
 
-function explain(code: string | undefined, port: number): string {
+/** Why a bind of `port` failed, in words that say what to do; shared by every server that listens. */
+export function explainBindError(code: string | undefined, port: number): string {
   switch (code) {
     case 'EADDRINUSE':
       return 'the port is in use by another program';
@@ -30,7 +31,9 @@ export function listenError(listen: string, what: string, error: unknown): unkno
   if (error instanceof ListenError) return error;
   const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
   if (code === undefined) return error;
-  return new ListenError(`cannot listen on ${listen} for the ${what}: ${explain(code, splitListen(listen).port)}`);
+  return new ListenError(
+    `cannot listen on ${listen} for the ${what}: ${explainBindError(code, splitListen(listen).port)}`,
+  );
 }
 
 /** Listens on HOST:PORT and resolves to the address actually bound (port 0 picks a free port). */
@@ -38,7 +41,7 @@ export function listenHttp(server: Server, listen: string, what: string): Promis
   const { host, port } = splitListen(listen);
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      reject(new ListenError(`cannot listen on ${listen} for the ${what}: ${explain(error.code, port)}`));
+      reject(new ListenError(`cannot listen on ${listen} for the ${what}: ${explainBindError(error.code, port)}`));
     };
     server.once('error', onError);
     server.listen({ host, port }, () => {

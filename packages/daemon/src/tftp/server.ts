@@ -29,7 +29,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { splitListen } from '../config/schema.ts';
-import { ListenError } from '../listen.ts';
+import { explainBindError, ListenError } from '../listen.ts';
 import type { Counter, Gauge, Metrics } from '../metrics.ts';
 import { PathRefusedError } from '../tree/tree.ts';
 import type { FileTree, Peer, TreeFile } from '../tree/tree.ts';
@@ -134,19 +134,6 @@ export function localAddresses(family: 4 | 6, interfaces: typeof networkInterfac
     }
   }
   return addresses;
-}
-
-function explain(code: string | undefined, port: number): string {
-  switch (code) {
-    case 'EADDRINUSE':
-      return 'the port is in use by another program';
-    case 'EACCES':
-      return port < 1024 ? `permission denied: port ${port} needs root or CAP_NET_BIND_SERVICE` : 'permission denied';
-    case 'EADDRNOTAVAIL':
-      return 'that address is not on this host';
-    default:
-      return code ?? 'unknown error';
-  }
 }
 
 /**
@@ -721,7 +708,7 @@ async function listen(
             continue;
           }
           if (port === 0 && bound.length > 0 && code === 'EADDRINUSE' && attempt < 5) throw new RetryBind();
-          throw fail(`${wildcard ? `${describePeer(address, chosen)}: ` : ''}${explain(code, chosen)}`);
+          throw fail(`${wildcard ? `${describePeer(address, chosen)}: ` : ''}${explainBindError(code, chosen)}`);
         }
         chosen = socket.address().port;
         const listener: Listener = { socket, address, family, port: chosen };
