@@ -1,3 +1,4 @@
+import { SECTOR } from './descriptors.ts';
 import { IsoError } from './errors.ts';
 import { u8 } from './fields.ts';
 import { stripVersion } from './joliet.ts';
@@ -8,8 +9,7 @@ export const FLAG_DIRECTORY = 0x02;
 export const FLAG_ASSOCIATED = 0x04;
 export const FLAG_MULTI_EXTENT = 0x80;
 
-/** Records never cross a 2048-byte sector; a zero length byte means "the rest of this sector is padding". */
-const SECTOR = 2048;
+// Records never cross a sector; a zero length byte means "the rest of this sector is padding".
 const FIXED_PART = 33;
 
 export interface DirectoryRecord {
