@@ -19,6 +19,7 @@ set -euo pipefail
 # "missing" (and apt-get update would run) on every set-up.
 START_PKGS=(
   iproute2 # ip: `smeltd config detect` reads interfaces and routes
+  ipxe     # the first stages DHCP hands out: /usr/lib/ipxe/{undionly.kpxe,ipxe.efi,snponly.efi}
 )
 TEST_PKGS=(
   "${START_PKGS[@]}"
@@ -30,6 +31,10 @@ TEST_PKGS=(
   python3-scapy # hand-made and hostile packets (run with /usr/bin/python3: a pyenv python3 may shadow it)
   nftables      # nft: induced packet loss inside test namespaces
   xorriso       # builds the ISO 9660 / Rock Ridge / Joliet / El Torito images the ISO reader is tested on
+  udhcpc           # busybox's DHCP client: full DORA against smeltd in a namespace
+  isc-dhcp-client  # dhclient: DORA, renew and release against smeltd
+  isc-dhcp-relay   # dhcrelay: a real relay agent between two test subnets
+  dnsmasq-base     # dnsmasq: the site's own DHCP server beside smeltd in proxy mode
 )
 # BENCH_PKGS: what `pnpm bench` needs on top of TEST_PKGS (the reference servers, the 1 ms link). tftpd-hpa itself is
 # not here: it conflicts with atftpd as a package, so step 3 unpacks it into .tools/deb instead (BENCH_DEBS).
@@ -39,6 +44,7 @@ BENCH_PKGS=(
   libwrap0 # a library tftpd-hpa's in.tftpd links against (it is unpacked, so nothing installs its dependencies)
   iptables # iptables-legacy -j NFQUEUE: the bench's 1 ms delay line on kernels without sch_netem
   python3  # /usr/bin/python3 runs bench/lib/delayline.py
+  kea-dhcp4-server # the reference DHCP server of `pnpm bench dhcp` (memfile leases)
 )
 BENCH_DEBS=(
   tftpd-hpa # the lock-step reference TFTP server: .tools/deb/tftpd-hpa/usr/sbin/in.tftpd

@@ -74,6 +74,8 @@ export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningS
       dataDir,
       api: { listen: '127.0.0.1:0' },
       tftp: { listen: '127.0.0.1:0' },
+      // DHCP only ever runs inside a namespace a test made, on interfaces it names.
+      dhcp: { mode: 'off' },
       log: { level: 'info' },
     },
     options.config ?? {},

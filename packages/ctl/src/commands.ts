@@ -9,6 +9,7 @@ import DescribeDeployment from './commands/describe/deployment.ts';
 import DescribeMachine from './commands/describe/machine.ts';
 import GetBoots from './commands/get/boots.ts';
 import GetDeployments from './commands/get/deployments.ts';
+import GetLeases from './commands/get/leases.ts';
 import GetMachines from './commands/get/machines.ts';
 import Login from './commands/login.ts';
 import UpdateDeployment from './commands/update/deployment.ts';
@@ -22,6 +23,7 @@ export const COMMANDS = {
   login: Login,
   'get:boots': GetBoots,
   'get:deployments': GetDeployments,
+  'get:leases': GetLeases,
   'get:machines': GetMachines,
   'describe:boot': DescribeBoot,
   'describe:deployment': DescribeDeployment,

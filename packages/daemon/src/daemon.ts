@@ -10,11 +10,18 @@ import { openSqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/store.ts';
 import { interfaceMtuLookup, startTftpServer, type RunningTftpServer } from './tftp/server.ts';
 import { ensureToken } from './token.ts';
+import { startDhcp } from './dhcp/start.ts';
+import type { RunningDhcpServer } from './dhcp/server.ts';
+import { createDiscovery } from './discovery/discovery.ts';
+import { loadOuiTable, type OuiLookup } from './discovery/oui.ts';
+import { createEventJournal } from './events/journal.ts';
+import { createGroupCommit } from './store/group-commit.ts';
 import { treeFromConfig } from './tree/from-config.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
   tftp: { address: string; port: number }[];
+  dhcp?: { name: string; addresses: string[] }[];
   close(): Promise<void>;
 }
 
@@ -41,6 +48,22 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   const isos = createIsoCache();
   const inventory = createInventory(store, isos);
   const metrics = createMetrics();
+  // One group commit for the hot write paths (leases, discovered machines, events): one fsync per burst.
+  const commit = createGroupCommit(store);
+  const events = await createEventJournal(store, commit, () => new Date());
+  const discovery = createDiscovery({
+    observe: (sightings) => inventory.machines.observe(sightings),
+    events,
+    oui: loadOui(log),
+    now: Date.now,
+    log: log.child({ subsystem: 'discovery' }),
+  });
+  const closeState = async () => {
+    await discovery.close();
+    await commit.drain();
+    await isos.close();
+    await store.close();
+  };
   const api = createApiApp({
     inventory,
     metrics,
@@ -64,7 +87,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   try {
     apiAddress = await listenHttp(apiServer, config.api.listen, 'API');
   } catch (error) {
-    await store.close();
+    await closeState();
     throw error;
   }
 
@@ -79,11 +102,27 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     });
   } catch (error) {
     await closeApi();
-    await isos.close();
-    await store.close();
+    await closeState();
     throw listenError(config.tftp.listen, 'TFTP server', error);
   }
   // The TFTP server logs its own "tftp listening" line, with the addresses it bound.
+
+  let dhcp: RunningDhcpServer | undefined;
+  try {
+    dhcp = await startDhcp({
+      config,
+      store,
+      commit,
+      discovery,
+      events,
+      metrics,
+      log: log.child({ subsystem: 'dhcp' }),
+    });
+  } catch (error) {
+    await Promise.all([tftp.close(), closeApi()]);
+    await closeState();
+    throw error;
+  }
 
   log.info(
     { listen: `${apiAddress.host}:${apiAddress.port}`, store: config.store.kind, dataDir: config.dataDir },
@@ -92,10 +131,20 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   return {
     api: apiAddress,
     tftp: tftp.addresses,
+    ...(dhcp && { dhcp: dhcp.interfaces }),
     async close() {
-      await Promise.all([tftp.close(), closeApi()]);
-      await isos.close();
-      await store.close();
+      await Promise.all([tftp.close(), closeApi(), dhcp?.close()]);
+      await closeState();
     },
   };
+}
+
+/** The OUI vendor table; without it discovery still works, only without vendor names. */
+function loadOui(log: Logger): OuiLookup | undefined {
+  try {
+    return loadOuiTable();
+  } catch (error) {
+    log.warn({ err: error }, 'could not load the OUI vendor table; machines will have no vendor names');
+    return undefined;
+  }
 }

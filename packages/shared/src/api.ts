@@ -11,6 +11,7 @@ import {
 import { macSchema } from './mac.ts';
 import { machinePatchSchema, machineSchema, machineSpecSchema, machineStates } from './machine.ts';
 import { resourceNameSchema } from './name.ts';
+import { leaseSchema, leaseStates } from './lease.ts';
 import { pageQueryShape, pageSchema } from './page.ts';
 import { mergePatchShape } from './patch.ts';
 
@@ -162,6 +163,20 @@ export const routes = {
     params: deploymentRefParams,
     response: null,
     status: 204,
+  }),
+
+  listLeases: route({
+    method: 'GET',
+    path: '/api/v1/leases',
+    summary: 'List DHCP leases (bound, released and declined addresses), in address order',
+    auth: true,
+    query: z.strictObject({
+      ...pageQueryShape,
+      mac: macSchema.optional(),
+      state: z.enum(leaseStates).optional(),
+    }),
+    response: pageSchema(leaseSchema),
+    status: 200,
   }),
 
   listMachines: route({

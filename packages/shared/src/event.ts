@@ -3,8 +3,12 @@ import { macSchema } from './mac.ts';
 import { timestampSchema } from './name.ts';
 
 export const eventTypes = [
+  'machine.discovered',
   'machine.seen',
   'lease.granted',
+  'lease.released',
+  'lease.declined',
+  'dhcp.pool-full',
   'file.served',
   'boot.created',
   'boot.updated',

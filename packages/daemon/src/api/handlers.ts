@@ -14,7 +14,7 @@ export type Handlers = {
 
 /** Each API route's work, as a call into the inventory with already-validated input. */
 export function createHandlers(inventory: Inventory): Handlers {
-  const { boots, deployments, machines, defaults } = inventory;
+  const { boots, deployments, machines, defaults, leases } = inventory;
   return {
     listBoots: ({ query }) => boots.list(query),
     getBoot: ({ params }) => boots.get(params.name),
@@ -27,6 +27,8 @@ export function createHandlers(inventory: Inventory): Handlers {
     createDeployment: ({ body }) => deployments.create(body),
     updateDeployment: ({ params, body }) => deployments.update(params.ref, body),
     deleteDeployment: ({ params }) => noContent(deployments.delete(params.ref)),
+
+    listLeases: ({ query }) => leases.list(query),
 
     listMachines: ({ query }) => machines.list(query),
     getMachine: ({ params }) => machines.get(params.mac),

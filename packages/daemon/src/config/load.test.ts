@@ -61,8 +61,20 @@ describe('resolveConfig', () => {
         maxQueue: 10_000,
       },
       files: { dirs: [] },
-      dhcp: { mode: 'proxy', dns: [], leaseTime: 3600 },
-      ipxe: { dir: '/usr/lib/ipxe' },
+      dhcp: {
+        mode: 'proxy',
+        interfaces: [],
+        port: 67,
+        proxyPort: 4011,
+        dns: [],
+        ntp: [],
+        leaseTime: 3600,
+        subnets: [],
+        rateLimit: 20,
+        offerTimeout: 60,
+        declineTimeout: 3600,
+      },
+      ipxe: { dir: '/usr/lib/ipxe', bios: 'undionly.kpxe', efi64: 'ipxe.efi', arm64: 'arm64-efi/ipxe.efi' },
       store: { kind: 'sqlite' },
       log: { level: 'info' },
     });
@@ -114,7 +126,7 @@ describe('resolveConfig', () => {
 
     test('a nested key from env keeps its siblings from the file', () => {
       const text =
-        'address: 10.0.0.2\ndhcp:\n  mode: server\n  subnet: 10.0.0.0/24\n  pool: { start: 10.0.0.100, end: 10.0.0.199 }\n';
+        'address: 10.0.0.2\ninterface: eth0\ndhcp:\n  mode: server\n  subnet: 10.0.0.0/24\n  pool: { start: 10.0.0.100, end: 10.0.0.199 }\n';
       const config = resolveConfig({ file: file(text), env: { SMELT_DHCP_POOL_END: '10.0.0.150' }, flags: {} });
       assert.deepEqual(config.dhcp.pool, { start: '10.0.0.100', end: '10.0.0.150' });
       assert.equal(config.dhcp.mode, 'server');
@@ -230,6 +242,7 @@ describe('resolveConfig', () => {
     test('a bad address and a pool outside the subnet are reported together', () => {
       const text = [
         'address: 10.0.0.300',
+        'interface: eth0',
         'dhcp:',
         '  mode: server',
         '  subnet: 10.0.0.0/24',
@@ -246,6 +259,7 @@ describe('resolveConfig', () => {
     test('a pool containing the server address and the gateway', () => {
       const text = [
         'address: 10.0.0.150',
+        'interface: eth0',
         'dhcp:',
         '  mode: server',
         '  subnet: 10.0.0.0/24',
@@ -263,6 +277,7 @@ describe('resolveConfig', () => {
       assert.deepEqual(problemsOf({ file: file('address: 10.0.0.2\ndhcp: { mode: server }\n'), env: {}, flags: {} }), [
         'dhcp.subnet: required in server mode',
         'dhcp.pool: required in server mode',
+        'dhcp.interfaces: server mode needs the interface to serve: set interface or dhcp.interfaces',
       ]);
     });
 
@@ -297,6 +312,7 @@ describe('resolveConfig', () => {
       // ConfigError promises every problem at once; a leaseTime typo must not hide a pool outside the subnet.
       const text = [
         'address: 10.0.0.2',
+        'interface: eth0',
         'dhcp:',
         '  mode: server',
         '  subnet: 10.0.0.0/24',
@@ -400,7 +416,31 @@ describe('configSchema', () => {
     assert.equal(result.success, false);
     assert.deepEqual(
       result.error.issues.map((issue) => issue.path.join('.')),
-      ['tftp.listen', 'dhcp.subnet', 'dhcp.pool'],
+      ['tftp.listen', 'dhcp.subnet', 'dhcp.pool', 'dhcp.interfaces'],
+    );
+  });
+
+  test('each further subnet is checked like the first, at its own path', () => {
+    const result = configSchema.safeParse({
+      address: '10.0.0.2',
+      interface: 'eth0',
+      dhcp: {
+        mode: 'server',
+        subnet: '10.0.0.0/24',
+        pool: { start: '10.0.0.100', end: '10.0.0.199' },
+        subnets: [
+          { subnet: '10.1.0.0/24', pool: { start: '10.1.0.10', end: '10.1.0.20' }, gateway: '10.1.0.1' },
+          { subnet: '10.2.0.0/24', pool: { start: '10.2.0.50', end: '10.3.0.9' }, gateway: '10.2.0.60' },
+        ],
+      },
+    });
+    assert.equal(result.success, false);
+    assert.deepEqual(
+      result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+      [
+        'dhcp.subnets.1.pool.end: 10.3.0.9 is not inside 10.2.0.0/24',
+        'dhcp.subnets.1.pool: contains the gateway 10.2.0.60',
+      ],
     );
   });
 

@@ -21,6 +21,17 @@ export function splitListen(listen: string): { host: string; port: number } {
 }
 
 export const dhcpModes = ['server', 'proxy', 'off'] as const;
+
+/** What a subnet hands out; the top-level dhcp keys describe the first, directly attached subnet. */
+const subnetFields = {
+  subnet: cidrSchema.optional(),
+  pool: z.strictObject({ start: ipv4Schema, end: ipv4Schema }).optional(),
+  gateway: ipv4Schema.optional(),
+  dns: z.array(ipv4Schema).default([]),
+  ntp: z.array(ipv4Schema).default([]),
+  domain: z.string().min(1).max(253).optional(),
+  leaseTime: z.number().int().min(60).max(31_536_000).default(3600),
+};
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const storeSchema = z.discriminatedUnion('kind', [
@@ -69,14 +80,36 @@ export const configSchema = z
       .strictObject({
         // proxy never hands out addresses, so a first run cannot disturb a network it does not own.
         mode: z.enum(dhcpModes).default('proxy'),
-        subnet: cidrSchema.optional(),
-        pool: z.strictObject({ start: ipv4Schema, end: ipv4Schema }).optional(),
-        gateway: ipv4Schema.optional(),
-        dns: z.array(ipv4Schema).default([]),
-        leaseTime: z.number().int().min(60).max(31_536_000).default(3600),
+        /**
+         * Interfaces whose segments are served directly; empty means [interface]. Each gets its own socket bound
+         * to the device, so a broadcast is known by the interface it arrived on and its reply leaves by it.
+         */
+        interfaces: z.array(z.string().min(1)).default([]),
+        /** Server port (clients use port + 1); only tests and benchmarks change it. */
+        port: z.number().int().min(1).max(65534).default(67),
+        /** PXE boot-server port answered in proxy mode (PXE 2.1 §2.2.1). */
+        proxyPort: z.number().int().min(1).max(65535).default(4011),
+        ...subnetFields,
+        /** Further subnets: a second interface's, or those behind DHCP relays (chosen by giaddr). */
+        subnets: z.array(z.strictObject({ ...subnetFields, subnet: cidrSchema })).default([]),
+        /** Packets per second accepted from one MAC; the excess is dropped and counted. */
+        rateLimit: z.number().int().min(1).max(10_000).default(20),
+        /** Seconds an offered address stays held for the client that was offered it. */
+        offerTimeout: z.number().int().min(5).max(3600).default(60),
+        /** Seconds a DECLINEd address is kept out of the pool (RFC 2131 §3.1.5: it may be in use). */
+        declineTimeout: z.number().int().min(60).max(604_800).default(3600),
       })
       .prefault({}),
-    ipxe: z.strictObject({ dir: z.string().min(1).default('/usr/lib/ipxe') }).prefault({}),
+    ipxe: z
+      .strictObject({
+        dir: z.string().min(1).default('/usr/lib/ipxe'),
+        /** First stages by firmware (boot/firmware.ts), as paths in the served tree. */
+        bios: z.string().min(1).default('undionly.kpxe'),
+        /** ipxe.efi carries its own NIC drivers; snponly.efi uses the firmware's, which some NICs need. */
+        efi64: z.string().min(1).default('ipxe.efi'),
+        arm64: z.string().min(1).default('arm64-efi/ipxe.efi'),
+      })
+      .prefault({}),
     store: storeSchema.default({ kind: 'sqlite' }),
     log: z.strictObject({ level: z.enum(logLevels).default('info') }).prefault({}),
   })
@@ -93,27 +126,47 @@ const objectAt = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 const textAt = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-/** Rules between settings: what server mode needs, and a pool inside the subnet that leaves our addresses out. */
+/**
+ * Rules between settings: what server mode needs, and each subnet's pool inside its subnet, leaving our addresses
+ * out.
+ */
 function checkRelations(raw: unknown, ctx: z.RefinementCtx): void {
   const config = objectAt(raw);
   const dhcp = objectAt(config.dhcp);
-  const subnetText = textAt(dhcp.subnet);
-  const gateway = textAt(dhcp.gateway);
-  const pool = dhcp.pool === undefined ? undefined : objectAt(dhcp.pool);
   if (dhcp.mode === 'server') {
-    if (subnetText === undefined)
+    if (textAt(dhcp.subnet) === undefined)
       ctx.addIssue({ code: 'custom', path: ['dhcp', 'subnet'], message: 'required in server mode' });
-    if (pool === undefined)
+    if (dhcp.pool === undefined)
       ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: 'required in server mode' });
+    const interfaces = Array.isArray(dhcp.interfaces) ? dhcp.interfaces : [];
+    if (interfaces.length === 0 && textAt(config.interface) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dhcp', 'interfaces'],
+        message: 'server mode needs the interface to serve: set interface or dhcp.interfaces',
+      });
+    }
   }
+  checkSubnet(ctx, dhcp, ['dhcp'], textAt(config.address));
+  if (Array.isArray(dhcp.subnets)) {
+    dhcp.subnets.forEach((entry, index) => {
+      checkSubnet(ctx, objectAt(entry), ['dhcp', 'subnets', String(index)], textAt(config.address));
+    });
+  }
+}
+
+function checkSubnet(ctx: z.RefinementCtx, fields: Record<string, unknown>, at: string[], server?: string): void {
+  const subnetText = textAt(fields.subnet);
+  const gateway = textAt(fields.gateway);
+  const pool = fields.pool === undefined ? undefined : objectAt(fields.pool);
   const subnet = subnetText === undefined ? undefined : parseCidr(subnetText);
-  if (subnet && gateway !== undefined) checkInside(ctx, subnet, subnetText, ['dhcp', 'gateway'], gateway);
+  if (subnet && gateway !== undefined) checkInside(ctx, subnet, subnetText, [...at, 'gateway'], gateway);
   if (pool === undefined) return;
   const startText = textAt(pool.start);
   const endText = textAt(pool.end);
   if (subnet) {
-    if (startText !== undefined) checkInside(ctx, subnet, subnetText, ['dhcp', 'pool', 'start'], startText);
-    if (endText !== undefined) checkInside(ctx, subnet, subnetText, ['dhcp', 'pool', 'end'], endText);
+    if (startText !== undefined) checkInside(ctx, subnet, subnetText, [...at, 'pool', 'start'], startText);
+    if (endText !== undefined) checkInside(ctx, subnet, subnetText, [...at, 'pool', 'end'], endText);
   }
   const start = startText === undefined ? undefined : ipv4ToNumber(startText);
   const end = endText === undefined ? undefined : ipv4ToNumber(endText);
@@ -121,17 +174,17 @@ function checkRelations(raw: unknown, ctx: z.RefinementCtx): void {
   if (start > end) {
     ctx.addIssue({
       code: 'custom',
-      path: ['dhcp', 'pool'],
+      path: [...at, 'pool'],
       message: `start ${startText ?? ''} is after end ${endText ?? ''}`,
     });
   }
   for (const [what, address] of [
-    ['server address', textAt(config.address)],
+    ['server address', server],
     ['gateway', gateway],
   ] as const) {
     const value = address === undefined ? undefined : ipv4ToNumber(address);
     if (value !== undefined && value >= start && value <= end) {
-      ctx.addIssue({ code: 'custom', path: ['dhcp', 'pool'], message: `contains the ${what} ${address ?? ''}` });
+      ctx.addIssue({ code: 'custom', path: [...at, 'pool'], message: `contains the ${what} ${address ?? ''}` });
     }
   }
 }
@@ -166,13 +219,24 @@ export const configKeys = {
   'tftp.maxQueue': 'number',
   'files.dirs': 'list',
   'dhcp.mode': 'string',
+  'dhcp.interfaces': 'list',
+  'dhcp.port': 'number',
+  'dhcp.proxyPort': 'number',
   'dhcp.subnet': 'string',
   'dhcp.pool.start': 'string',
   'dhcp.pool.end': 'string',
   'dhcp.gateway': 'string',
   'dhcp.dns': 'list',
+  'dhcp.ntp': 'list',
+  'dhcp.domain': 'string',
   'dhcp.leaseTime': 'number',
+  'dhcp.rateLimit': 'number',
+  'dhcp.offerTimeout': 'number',
+  'dhcp.declineTimeout': 'number',
   'ipxe.dir': 'string',
+  'ipxe.bios': 'string',
+  'ipxe.efi64': 'string',
+  'ipxe.arm64': 'string',
   'store.kind': 'string',
   'store.endpoints': 'list',
   'store.prefix': 'string',

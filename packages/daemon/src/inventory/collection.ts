@@ -7,6 +7,8 @@ export interface TypedCollection<T> {
   all(): Promise<Versioned<T>[]>;
   put(key: string, value: T, ifVersion?: number): Promise<number>;
   delete(key: string, ifVersion?: number): Promise<boolean>;
+  /** Several puts in one durable commit. */
+  putMany(entries: readonly { key: string; value: T }[]): Promise<number>;
 }
 
 export function typedCollection<S extends z.ZodType>(
@@ -25,5 +27,6 @@ export function typedCollection<S extends z.ZodType>(
     },
     put: (key, value, ifVersion) => store.put(name, key, value, ifVersion === undefined ? {} : { ifVersion }),
     delete: (key, ifVersion) => store.delete(name, key, ifVersion === undefined ? {} : { ifVersion }),
+    putMany: (entries) => store.batch(entries.map(({ key, value }) => ({ collection: name, key, value }))),
   };
 }

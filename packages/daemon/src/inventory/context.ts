@@ -15,6 +15,7 @@ export function createInventoryContext(store: Store, isos: IsoCache, now: () => 
     machines: typedCollection(store, 'machines', machineRecordSchema),
     defaults: typedCollection(store, 'defaults', globalDefaultsSchema),
     isos,
+    store,
     exclusive: createMutex(),
     timestamp: () => now().toISOString(),
   };

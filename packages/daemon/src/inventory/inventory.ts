@@ -4,9 +4,10 @@ import { createBootInventory } from './boots.ts';
 import { createInventoryContext } from './context.ts';
 import { createDefaultsInventory } from './defaults.ts';
 import { createDeploymentInventory } from './deployments.ts';
+import { createLeaseInventory } from './leases.ts';
 import { createMachineInventory } from './machines.ts';
 
-/** Boots, deployments, machines and defaults, with the rules that tie them together, over one store. */
+/** Boots, deployments, machines, defaults and (read-only) leases, with the rules that tie them together, over one store. */
 export function createInventory(store: Store, isos: IsoCache, now: () => Date = () => new Date()) {
   const ctx = createInventoryContext(store, isos, now);
   return {
@@ -14,6 +15,7 @@ export function createInventory(store: Store, isos: IsoCache, now: () => Date = 
     deployments: createDeploymentInventory(ctx),
     machines: createMachineInventory(ctx),
     defaults: createDefaultsInventory(ctx),
+    leases: createLeaseInventory(ctx),
   };
 }
 export type Inventory = ReturnType<typeof createInventory>;

@@ -9,6 +9,23 @@ function present(record: MachineRecord, deployment: Deployment | undefined): Mac
   return { ...record, state: deployment?.state ?? 'free', deployment: deployment?.name ?? null };
 }
 
+/** What the wire said about a machine at one moment (DHCP discovery); absent fields leave stored ones alone. */
+export interface Sighting {
+  mac: string;
+  at: string;
+  arch?: string | undefined;
+  vendorClass?: string | undefined;
+  userClass?: string | undefined;
+  uuid?: string | undefined;
+  relay?: string | undefined;
+  lastLease?: string | undefined;
+  vendor?: string | undefined;
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 export function createMachineInventory(ctx: InventoryContext) {
   async function deploymentOf(mac: string): Promise<Deployment | undefined> {
     return (await ctx.deployments.get(mac))?.value;
@@ -58,6 +75,36 @@ export function createMachineInventory(ctx: InventoryContext) {
         };
         await ctx.machines.put(mac, record, row.version);
         return present(record, await deploymentOf(mac));
+      }),
+
+    /**
+     * Records sightings from the wire in one batch: new machines are created (free), known ones get the new facts
+     * merged over what is stored, so labels and other operator-set fields are never lost. Returns the MACs that
+     * were new.
+     */
+    observe: (sightings: readonly Sighting[]) =>
+      ctx.exclusive(async () => {
+        const created: string[] = [];
+        const ops = [];
+        for (const sighting of sightings) {
+          const row = await ctx.machines.get(sighting.mac);
+          const { at, ...facts } = sighting;
+          const record: MachineRecord = row
+            ? { ...row.value, ...defined(facts), lastSeen: at, updatedAt: at }
+            : {
+                ...defined(facts),
+                mac: sighting.mac,
+                firstSeen: at,
+                lastSeen: at,
+                labels: {},
+                createdAt: at,
+                updatedAt: at,
+              };
+          if (!row) created.push(sighting.mac);
+          ops.push({ key: sighting.mac, value: record });
+        }
+        await ctx.machines.putMany(ops);
+        return created;
       }),
 
     delete: (mac: string) =>

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   StoreConflictError,
+  type BatchOp,
   type Collection,
   type ListOptions,
   type PutOptions,
@@ -89,6 +90,38 @@ export function openSqliteStore(dataDir: string): Store {
     return event;
   }
 
+  function commitBatch(ops: readonly BatchOp[]): number {
+    assertOpen();
+    const events: WatchEvent[] = [];
+    db.exec('BEGIN IMMEDIATE');
+    let revision: number;
+    try {
+      ({ value: revision } = statements.bump.get() as { value: number });
+      for (const op of ops) {
+        if (op.ifVersion !== undefined) {
+          const actual = currentVersion(op.collection, op.key);
+          if (actual !== op.ifVersion) throw new StoreConflictError(op.collection, op.key, op.ifVersion, actual);
+        }
+        if (op.value === undefined) {
+          if (statements.delete.run(op.collection, op.key).changes > 0) {
+            events.push({ collection: op.collection, key: op.key, kind: 'delete', version: revision });
+          }
+        } else {
+          const json = JSON.stringify(op.value);
+          statements.upsert.run(op.collection, op.key, json, revision);
+          const value = JSON.parse(json) as unknown;
+          events.push({ collection: op.collection, key: op.key, kind: 'put', value, version: revision });
+        }
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+    for (const event of events) for (const listener of listeners) listener(event);
+    return revision;
+  }
+
   function toVersioned(row: Row): Versioned {
     return { key: row.key, value: JSON.parse(row.value) as unknown, version: row.version };
   }
@@ -122,6 +155,7 @@ export function openSqliteStore(dataDir: string): Store {
         );
         return event !== undefined;
       }),
+    batch: (ops) => settle(() => commitBatch(ops)),
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -143,17 +143,61 @@ export function storeContract(backend: string, harness: StoreHarness): void {
         assert.ok((seen[2]?.version ?? 0) > v2);
       }));
 
+    test('a batch applies its puts and deletes at one revision, and the watchers see each', () =>
+      withStore(async (store) => {
+        await store.put('leases', '10.0.0.5', { mac: 'old' });
+        const seen: WatchEvent[] = [];
+        const stop = store.watch((event) => seen.push(event));
+        const revision = await store.batch([
+          { collection: 'leases', key: '10.0.0.6', value: { mac: 'a' } },
+          { collection: 'machines', key: 'a', value: { seen: 1 } },
+          { collection: 'leases', key: '10.0.0.5' },
+          { collection: 'leases', key: 'absent' },
+        ]);
+        await waitFor(() => seen.length >= 3);
+        stop();
+        assert.deepEqual((await store.get('leases', '10.0.0.6'))?.version, revision);
+        assert.deepEqual((await store.get('machines', 'a'))?.value, { seen: 1 });
+        assert.equal(await store.get('leases', '10.0.0.5'), undefined);
+        assert.deepEqual(
+          seen.map((e) => [e.collection, e.key, e.kind, e.version]),
+          [
+            ['leases', '10.0.0.6', 'put', revision],
+            ['machines', 'a', 'put', revision],
+            ['leases', '10.0.0.5', 'delete', revision],
+          ],
+        );
+      }));
+
+    test('a batch with one stale ifVersion writes nothing', () =>
+      withStore(async (store) => {
+        const v = await store.put('leases', 'k', 'one');
+        await assert.rejects(
+          store.batch([
+            { collection: 'leases', key: 'new', value: 'x' },
+            { collection: 'leases', key: 'k', value: 'two', ifVersion: v + 1 },
+          ]),
+          StoreConflictError,
+        );
+        assert.equal(await store.get('leases', 'new'), undefined);
+        assert.equal((await store.get('leases', 'k'))?.value, 'one');
+        await store.batch([{ collection: 'leases', key: 'k', value: 'three', ifVersion: v }]);
+        assert.equal((await store.get('leases', 'k'))?.value, 'three');
+      }));
+
     test('everything written is there after a restart', async () => {
       const store = await harness.open();
       await store.put('boots', 'kept', { kernel: '/vmlinuz' });
       const version = await store.put('defaults', 'global', { dns: ['10.0.0.1'] });
       await store.put('boots', 'gone', 1);
       await store.delete('boots', 'gone');
+      await store.batch([{ collection: 'leases', key: '10.0.0.7', value: { mac: 'b' } }]);
       const reopened = await harness.reopen(store);
       try {
         assert.deepEqual((await reopened.get('boots', 'kept'))?.value, { kernel: '/vmlinuz' });
         assert.equal((await reopened.get('defaults', 'global'))?.version, version);
         assert.equal(await reopened.get('boots', 'gone'), undefined);
+        assert.deepEqual((await reopened.get('leases', '10.0.0.7'))?.value, { mac: 'b' });
         assert.ok((await reopened.put('boots', 'next', 1)) > version, 'versions keep increasing after a restart');
       } finally {
         await reopened.close();

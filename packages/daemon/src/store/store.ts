@@ -34,6 +34,14 @@ export interface WatchEvent {
   version: number;
 }
 
+/** One write in a batch: a put when value is present, a delete when it is undefined. */
+export interface BatchOp {
+  collection: Collection;
+  key: string;
+  value?: unknown;
+  ifVersion?: number;
+}
+
 export interface Store {
   get(collection: Collection, key: string): Promise<Versioned | undefined>;
   list(collection: Collection, options?: ListOptions): Promise<Versioned[]>;
@@ -41,6 +49,13 @@ export interface Store {
   put(collection: Collection, key: string, value: unknown, options?: PutOptions): Promise<number>;
   /** Resolves true if something was deleted; with ifVersion, rejects with StoreConflictError on mismatch. */
   delete(collection: Collection, key: string, options?: PutOptions): Promise<boolean>;
+  /**
+   * Applies every op in one atomic, durable commit (all or none; one fsync for all of them, which is what lets the
+   * DHCP server persist thousands of leases a second). Every op gets the same new revision, as in an etcd txn.
+   * Rejects with StoreConflictError, writing nothing, if any ifVersion does not match. Deleting an absent key is
+   * not an error. Resolves to the revision.
+   */
+  batch(ops: readonly BatchOp[]): Promise<number>;
   /** Calls the listener after every committed change, in commit order. Returns the unsubscribe function. */
   watch(listener: (event: WatchEvent) => void): () => void;
   close(): Promise<void>;

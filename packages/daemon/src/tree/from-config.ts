@@ -19,7 +19,10 @@ function isDirectory(path: string): boolean {
  * a fresh host may not have the ipxe package yet, and a directory that appears later (a mount) is served from
  * then on without a restart.
  */
-export function treeFromConfig(config: Pick<Config, 'files' | 'ipxe'>, log: Logger): FileTree {
+export function treeFromConfig(
+  config: { files: Config['files']; ipxe: Pick<Config['ipxe'], 'dir'> },
+  log: Logger,
+): FileTree {
   const mounts: Mount[] = [];
   for (const [setting, dir] of [
     ...config.files.dirs.map((dir) => ['files.dirs', dir] as const),

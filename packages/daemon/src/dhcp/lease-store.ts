@@ -1,0 +1,59 @@
+import { leaseSchema, type Lease } from '@smelt/shared/lease';
+import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
+import type { Logger } from 'pino';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { Store } from '../store/store.ts';
+import type { LeaseEntry, Reservations } from './lease-table.ts';
+
+/** A lease as the store and the API keep it (packages/shared/lease.ts), keyed by address. */
+export function toRecord(entry: LeaseEntry, reservations: Reservations): Lease {
+  return {
+    address: numberToIpv4(entry.address),
+    mac: entry.mac,
+    state: entry.state,
+    reserved: reservations.macFor(entry.address) === entry.mac,
+    ...(entry.hostname !== undefined && { hostname: entry.hostname }),
+    grantedAt: new Date(entry.grantedAt).toISOString(),
+    expiresAt: new Date(entry.expiresAt).toISOString(),
+  };
+}
+
+function fromRecord(lease: Lease): LeaseEntry | undefined {
+  const address = ipv4ToNumber(lease.address);
+  if (address === undefined || lease.state === 'offered') return undefined;
+  return {
+    address,
+    mac: lease.mac,
+    state: lease.state,
+    grantedAt: Date.parse(lease.grantedAt),
+    expiresAt: Date.parse(lease.expiresAt),
+    ...(lease.hostname !== undefined && { hostname: lease.hostname }),
+  };
+}
+
+/** Reads every stored lease; a row that does not parse is logged and left alone, never fatal. */
+export async function loadLeases(store: Store, log: Logger): Promise<LeaseEntry[]> {
+  const entries: LeaseEntry[] = [];
+  for (const row of await store.list('leases')) {
+    const parsed = leaseSchema.safeParse(row.value);
+    const entry = parsed.success ? fromRecord(parsed.data) : undefined;
+    if (entry) entries.push(entry);
+    else log.warn({ key: row.key }, 'ignoring a stored lease that does not parse');
+  }
+  return entries;
+}
+
+/** Persists changed leases through the group commit; resolves when they are durable. */
+export function persistLeases(
+  commit: GroupCommit,
+  entries: readonly LeaseEntry[],
+  reservations: Reservations,
+): Promise<void> {
+  return commit.write(
+    entries.map((entry) => ({
+      collection: 'leases' as const,
+      key: numberToIpv4(entry.address),
+      value: toRecord(entry, reservations),
+    })),
+  );
+}

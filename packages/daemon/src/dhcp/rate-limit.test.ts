@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createRateLimiter } from './rate-limit.ts';
+
+test('a flood from one key is cut to the rate while other keys keep theirs', () => {
+  let clock = 0;
+  const limiter = createRateLimiter(5, () => clock);
+  const flood = Array.from({ length: 100 }, () => limiter.allow('aa'));
+  assert.equal(flood.filter(Boolean).length, 5);
+  assert.equal(limiter.allow('bb'), true);
+  clock += 1000;
+  assert.equal(Array.from({ length: 10 }, () => limiter.allow('aa')).filter(Boolean).length, 5);
+  clock += 200;
+  assert.equal(limiter.allow('aa'), true, 'one token back after a fifth of a second');
+  assert.equal(limiter.allow('aa'), false);
+});
+
+test('the number of remembered keys is bounded', () => {
+  const limiter = createRateLimiter(1, () => 0, 3);
+  for (const key of ['a', 'b', 'c', 'd']) assert.equal(limiter.allow(key), true);
+  assert.equal(limiter.allow('a'), true, "'a' was forgotten (oldest), so it starts with a full bucket again");
+  assert.equal(limiter.allow('d'), false);
+});

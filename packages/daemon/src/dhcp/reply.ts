@@ -1,0 +1,152 @@
+import { numberToIpv4 } from '@smelt/shared/net';
+import type { FirstStage } from '../boot/firmware.ts';
+import {
+  domainSearchValue,
+  encodeEncapsulated,
+  ipValue,
+  ipsValue,
+  Option,
+  pxeVendorValue,
+  relayAgentInfo,
+  textValue,
+  u32Value,
+  u8Value,
+  clientUuid,
+} from './options.ts';
+import { BROADCAST_FLAG, emptyPacket, type DhcpPacket } from './packet.ts';
+import type { Subnet } from './subnets.ts';
+
+/** Pure builders of reply packets: no sockets, no state. The modes decide, these spell it out. */
+
+/** Our side of one exchange: the address the client reaches us at on its segment. */
+export interface ServerFacts {
+  /** Option 54 (RFC 2132 §9.7): our address on the client's subnet, or the one the relay reached. */
+  serverId: string;
+  /** siaddr (RFC 2131 §2): where the client fetches its first stage by TFTP. */
+  nextServer: string;
+}
+
+/** Per-machine settings from its deployment that take precedence over the subnet's. */
+export interface HostOverrides {
+  hostname?: string | undefined;
+  gateway?: string | undefined;
+  dns?: readonly string[] | undefined;
+  domain?: string | undefined;
+}
+
+/** A reply to `request` of message type `type`: the header fields RFC 2131 §4.3.1 Table 3 copies. */
+export function replyTo(request: DhcpPacket, type: number, server: ServerFacts): DhcpPacket {
+  const reply = emptyPacket();
+  reply.htype = request.htype;
+  reply.hlen = request.hlen;
+  reply.xid = request.xid;
+  reply.flags = request.flags;
+  reply.giaddr = request.giaddr;
+  reply.chaddr = Buffer.from(request.chaddr);
+  reply.options.set(Option.messageType, u8Value(type));
+  reply.options.set(Option.serverId, ipValue(server.serverId));
+  return reply;
+}
+
+/** Options 1, 3, 6, 15, 42, 12, 28 and the lease times 51/58/59 (RFC 2132 §3, §9.2, §9.11–9.12). */
+export function addNetworkOptions(
+  reply: DhcpPacket,
+  subnet: Subnet,
+  host: HostOverrides,
+  leaseSeconds: number | undefined,
+): void {
+  if (leaseSeconds !== undefined) {
+    reply.options.set(Option.leaseTime, u32Value(leaseSeconds));
+    // T1 = 0.5 and T2 = 0.875 of the lease, the defaults of RFC 2131 §4.4.5.
+    reply.options.set(Option.renewalTime, u32Value(Math.floor(leaseSeconds / 2)));
+    reply.options.set(Option.rebindingTime, u32Value(Math.floor((leaseSeconds * 7) / 8)));
+  }
+  reply.options.set(Option.subnetMask, ipValue(numberToIpv4(subnet.mask)));
+  const gateway = host.gateway ?? subnet.gateway;
+  if (gateway !== undefined) reply.options.set(Option.router, ipValue(gateway));
+  const dns = host.dns ?? subnet.dns;
+  if (dns.length > 0) reply.options.set(Option.dns, ipsValue(dns));
+  if (host.hostname !== undefined) reply.options.set(Option.hostname, textValue(host.hostname));
+  const domain = host.domain ?? subnet.domain;
+  if (domain !== undefined) {
+    reply.options.set(Option.domainName, textValue(domain));
+    reply.options.set(Option.domainSearch, domainSearchValue([domain]));
+  }
+  reply.options.set(Option.broadcastAddress, ipValue(numberToIpv4(subnet.broadcast)));
+  if (subnet.ntp.length > 0) reply.options.set(Option.ntpServers, ipsValue(subnet.ntp));
+}
+
+/** iPXE's encapsulated option 175.176 ("no ProxyDHCP"): iPXE stops waiting ~3 s for a ProxyDHCP offer. */
+const IPXE_NO_PXEDHCP = 176;
+
+/** PXE 2.1 §2.4.1 option 43.6 bit 3: the boot file is in this packet; download it, no boot server discovery. */
+const PXE_BOOTFILE_IN_OFFER = 0x08;
+
+/** The first stage, spelled for the firmware that asked (see boot/firmware.ts for the choice itself). */
+export function addBootOptions(
+  reply: DhcpPacket,
+  request: DhcpPacket,
+  stage: FirstStage,
+  server: ServerFacts,
+  client: { pxe: boolean; ipxe: boolean },
+): void {
+  switch (stage.kind) {
+    case 'unsupported':
+      return;
+    case 'tftp':
+      reply.siaddr = server.nextServer;
+      setBootfile(reply, stage.file);
+      reply.options.set(Option.tftpServerName, textValue(server.nextServer));
+      break;
+    case 'script':
+    case 'http':
+      setBootfile(reply, stage.url);
+      break;
+  }
+  if (stage.kind === 'http') {
+    // UEFI 2.5 §24.7.2: an HTTP Boot offer must carry option 60 "HTTPClient".
+    reply.options.set(Option.vendorClass, textValue('HTTPClient'));
+  } else if (client.pxe) {
+    // PXE 2.1 §2.2: a PXE offer names itself PXEClient and carries option 43; iPXE also takes it as the sign
+    // that no separate ProxyDHCP offer will come.
+    reply.options.set(Option.vendorClass, textValue('PXEClient'));
+    reply.options.set(Option.vendorSpecific, pxeVendorValue({ discoveryControl: PXE_BOOTFILE_IN_OFFER }));
+  }
+  if (client.ipxe) reply.options.set(Option.ipxe, encodeEncapsulated([[IPXE_NO_PXEDHCP, u8Value(1)]]));
+  // PXE 2.1 §2.2.5: echo the client machine identifier (option 97).
+  const uuid = request.options.get(Option.clientUuid);
+  if (uuid && clientUuid(request) !== undefined) reply.options.set(Option.clientUuid, Buffer.from(uuid));
+}
+
+/** The 128-byte file field holds names up to 127 bytes; option 67 carries longer ones (RFC 2132 §9.5). */
+function setBootfile(reply: DhcpPacket, name: string): void {
+  reply.file = Buffer.byteLength(name) < 128 ? name : '';
+  reply.options.set(Option.bootfileName, textValue(name));
+}
+
+/** RFC 3046 §2.2: a server echoes the relay agent information option, unchanged, last. */
+export function echoRelayAgentInfo(reply: DhcpPacket, request: DhcpPacket): void {
+  const info = request.options.get(Option.relayAgentInfo);
+  if (info && relayAgentInfo(request) !== undefined) reply.options.set(Option.relayAgentInfo, Buffer.from(info));
+}
+
+export interface Destination {
+  address: string;
+  port: number;
+}
+
+/**
+ * Where a reply goes (RFC 2131 §4.1): to the relay on the server port; a NAK without relay by broadcast; to
+ * ciaddr when the client has an address; otherwise by broadcast. (The RFC prefers a unicast to yiaddr at the
+ * client's hardware address, which needs a raw socket or an ARP-table write; every client accepts broadcast.)
+ */
+export function destinationOf(request: DhcpPacket, nak: boolean, ports: { server: number; client: number }) {
+  if (request.giaddr !== '0.0.0.0') return { address: request.giaddr, port: ports.server };
+  if (!nak && request.ciaddr !== '0.0.0.0') return { address: request.ciaddr, port: ports.client };
+  return { address: '255.255.255.255', port: ports.client };
+}
+
+/** A NAK through a relay carries the broadcast bit, so the relay broadcasts it on (RFC 2131 §4.3.2). */
+export function markBroadcast(reply: DhcpPacket): void {
+  reply.flags |= BROADCAST_FLAG;
+}

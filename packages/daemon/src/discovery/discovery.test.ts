@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import pino from 'pino';
+import { createEventJournal } from '../events/journal.ts';
+import { createInventory } from '../inventory/inventory.ts';
+import { createIsoCache } from '../iso/cache.ts';
+import { createGroupCommit } from '../store/group-commit.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import { createDiscovery } from './discovery.ts';
+
+test('sightings become machines in batches; labels survive; unchanged machines are not rewritten', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
+  const store = openSqliteStore(dir);
+  const isos = createIsoCache();
+  try {
+    let clock = Date.parse('2026-11-21T10:00:00Z');
+    const inventory = createInventory(store, isos, () => new Date(clock));
+    const commit = createGroupCommit(store);
+    const events = await createEventJournal(store, commit, () => new Date(clock));
+    let writes = 0;
+    const discovery = createDiscovery({
+      observe: (sightings) => {
+        writes += sightings.length;
+        return inventory.machines.observe(sightings);
+      },
+      events,
+      oui: (mac) => (mac.startsWith('3c:ec:ef') ? 'Super Micro' : undefined),
+      now: () => clock,
+      log: pino({ level: 'silent' }),
+      flushMs: 60_000,
+    });
+    const pxe = {
+      mac: '3c:ec:ef:00:00:01',
+      arch: 'x86_64-efi',
+      vendorClass: 'PXEClient:Arch:00007:UNDI:003000',
+      userClasses: [],
+      uuid: '00112233-4455-6677-8899-aabbccddeeff',
+    };
+    discovery.seen(pxe);
+    discovery.seen({ mac: '52:54:00:00:00:02', userClasses: ['iPXE'], relay: '10.1.0.1' });
+    await discovery.flush();
+    assert.equal(writes, 2);
+    const machine = await inventory.machines.get(pxe.mac);
+    assert.equal(machine.state, 'free');
+    assert.equal(machine.arch, 'x86_64-efi');
+    assert.equal(machine.vendor, 'Super Micro');
+    assert.equal(machine.uuid, pxe.uuid);
+    assert.equal((await inventory.machines.get('52:54:00:00:00:02')).relay, '10.1.0.1');
+    assert.deepEqual(
+      events.since(0).map((e) => [e.type, e.mac]),
+      [
+        ['machine.discovered', pxe.mac],
+        ['machine.discovered', '52:54:00:00:00:02'],
+      ],
+    );
+
+    await inventory.machines.update(pxe.mac, { labels: { rack: 'r1' } });
+    clock += 5000;
+    discovery.seen(pxe);
+    await discovery.flush();
+    assert.equal(writes, 2, 'the same facts within a minute are not written again');
+    discovery.seen({ ...pxe, lease: '10.0.0.100' });
+    await discovery.flush();
+    assert.equal(writes, 3);
+    const updated = await inventory.machines.get(pxe.mac);
+    assert.equal(updated.lastLease, '10.0.0.100');
+    assert.deepEqual(updated.labels, { rack: 'r1' }, 'what the operator set is kept');
+    assert.equal(updated.firstSeen, '2026-11-21T10:00:00.000Z');
+    assert.equal(updated.lastSeen, '2026-11-21T10:00:05.000Z');
+    await discovery.close();
+    await commit.drain();
+  } finally {
+    await isos.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,59 @@
+import { eventSchema, type EventType, type SmeltEvent } from '@smelt/shared/event';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
+ * `capacity` events (older ones are deleted in the same batch that adds new ones), and fanned out to listeners
+ * (the API's event stream). Recording never waits: events ride on the next group commit.
+ */
+export interface EventJournal {
+  record(type: EventType, fields: { mac?: string; subject?: string; message: string }): SmeltEvent;
+  /** Events after `afterSeq`, oldest first, from memory. */
+  since(afterSeq: number, limit?: number): SmeltEvent[];
+  subscribe(listener: (event: SmeltEvent) => void): () => void;
+}
+
+const keyOf = (seq: number): string => String(seq).padStart(12, '0');
+
+export async function createEventJournal(
+  store: Store,
+  commit: GroupCommit,
+  now: () => Date,
+  capacity = 10_000,
+): Promise<EventJournal> {
+  const recent: SmeltEvent[] = [];
+  for (const row of await store.list('events')) {
+    const parsed = eventSchema.safeParse(row.value);
+    if (parsed.success) recent.push(parsed.data);
+  }
+  recent.sort((a, b) => a.seq - b.seq);
+  let seq = recent.at(-1)?.seq ?? 0;
+  const listeners = new Set<(event: SmeltEvent) => void>();
+
+  return {
+    record(type, fields) {
+      const event: SmeltEvent = { seq: ++seq, time: now().toISOString(), type, ...fields };
+      recent.push(event);
+      const expired = recent.length > capacity ? recent.splice(0, recent.length - capacity) : [];
+      // A failed write is reported by whoever shares the commit (the writer that awaits it); an event is best
+      // effort and must never fail a DHCP reply.
+      commit
+        .write([
+          { collection: 'events', key: keyOf(event.seq), value: event },
+          ...expired.map((old) => ({ collection: 'events' as const, key: keyOf(old.seq) })),
+        ])
+        .catch(() => undefined);
+      for (const listener of listeners) listener(event);
+      return event;
+    },
+    since(afterSeq, limit = capacity) {
+      const start = recent.findIndex((event) => event.seq > afterSeq);
+      return start < 0 ? [] : recent.slice(start, start + limit);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
