@@ -51,7 +51,7 @@ describe('first stage by firmware', () => {
     for (const archs of [[0], [7], [11]]) {
       assert.deepEqual(pick({ archs, vendorClass: 'PXEClient:Arch:00000:UNDI:002001', ipxe: true }), {
         kind: 'script',
-        url: 'http://10.0.0.2/boot/52:54:00:12:34:56.ipxe',
+        url: 'http://10.0.0.2/boot/52-54-00-12-34-56.ipxe',
       });
     }
   });

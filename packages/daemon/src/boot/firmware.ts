@@ -1,3 +1,5 @@
+import { macToDashes } from '@smelt/shared/mac';
+
 /**
  * Which first stage a network-booting client needs, from what its DHCP packet says about its firmware. A table,
  * not branches: RFC 4578 §2.1 option 93 (client system architecture; IANA "Processor Architecture Types"), the
@@ -109,7 +111,8 @@ export function isNetworkBoot(facts: FirmwareFacts): boolean {
 }
 
 export function chooseFirstStage(facts: FirmwareFacts, settings: FirstStageSettings): FirstStage {
-  if (facts.ipxe) return { kind: 'script', url: `${settings.httpBase}/boot/${settings.mac}.ipxe` };
+  // The MAC in dash form: a colon in a URL path is legal but iPXE percent-encodes it, which helps nobody reading logs.
+  if (facts.ipxe) return { kind: 'script', url: `${settings.httpBase}/boot/${macToDashes(settings.mac)}.ipxe` };
   // A client without option 93 is a legacy BIOS PXE ROM (RFC 4578 §2.1 made the option mandatory later).
   const code = facts.archs[0] ?? 0;
   const row = architectures.get(code);

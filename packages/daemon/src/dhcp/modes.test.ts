@@ -124,7 +124,7 @@ describe('server mode, fed the captured clients', () => {
   test('the iPXE BIOS ROM gets its per-MAC script URL, PXEClient and 175.176 = 1', () => {
     const { serve } = world();
     const offer = replyOf(serve(fixture('ipxe-bios-discover')));
-    const url = 'http://10.77.0.1/boot/52:54:00:12:34:56.ipxe';
+    const url = 'http://10.77.0.1/boot/52-54-00-12-34-56.ipxe';
     assert.equal(offer.reply.file, url);
     assert.equal(text(offer.reply, Option.bootfileName), url);
     assert.equal(vendorClass(offer.reply), 'PXEClient');
@@ -206,7 +206,7 @@ describe('proxy mode, fed the captured clients', () => {
     assert.equal(ack.reply.options.get(Option.messageType)?.[0], MessageType.ack);
     assert.deepEqual(ack.to, { address: '10.77.0.150', port: 68 });
     assert.equal(ack.reply.yiaddr, '0.0.0.0');
-    assert.match(ack.reply.file, /^http:\/\/10\.77\.0\.1\/boot\/52:54:00:12:34:56\.ipxe$/);
+    assert.match(ack.reply.file, /^http:\/\/10\.77\.0\.1\/boot\/52-54-00-12-34-56\.ipxe$/);
   });
 
   test('a client that is not network booting is left to the site’s server', () => {

@@ -101,6 +101,14 @@ describe('directorySource', () => {
     }
   });
 
+  test('a package directory may have its links lead out, but request paths stay confined', async () => {
+    const source = directorySource(root, { linksLeaving: 'follow' });
+    const file = await source.open('link-out', peer);
+    assert.ok(file, "like Debian's /usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi");
+    await file.close();
+    await assert.rejects(source.open('../outside/secret', peer), PathRefusedError);
+  });
+
   test('the root given through a symlink confines by its real path', async () => {
     const file = await openOk('link-in', join(top, 'root-link'));
     assert.equal(file.size, 6);

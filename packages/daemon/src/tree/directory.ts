@@ -58,8 +58,12 @@ function openFile(handle: FileHandle, size: number, mtime: Date): TreeFile {
  * Serves the regular files under `root`. Symlinks are followed only while they stay inside the root (by real
  * path); one that leads out is refused, so a stray link cannot publish /etc. Directories, devices, FIFOs and
  * sockets are "not found". The root need not exist yet: until it does, nothing is found.
+ *
+ * `linksLeaving: 'follow'` is for a directory a package manager owns, whose links point elsewhere by design
+ * (Debian's /usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi); request paths are still confined to the root.
  */
-export function directorySource(root: string): TreeSource {
+export function directorySource(root: string, options: { linksLeaving?: 'refuse' | 'follow' } = {}): TreeSource {
+  const followOut = options.linksLeaving === 'follow';
   return {
     async open(path) {
       checkRelative(path);
@@ -74,7 +78,8 @@ export function directorySource(root: string): TreeSource {
         if (code === 'EACCES') throw new PathRefusedError(path, 'permission denied');
         throw error;
       }
-      if (!inside(realRoot, real)) throw new PathRefusedError(path, 'a symlink leads out of the served directory');
+      if (!followOut && !inside(realRoot, real))
+        throw new PathRefusedError(path, 'a symlink leads out of the served directory');
       let handle: FileHandle;
       try {
         // Checked before opening: opening a FIFO would block. O_NONBLOCK covers a swap between the two calls, and

@@ -17,7 +17,8 @@ function isDirectory(path: string): boolean {
  * The tree every machine-facing server shares: each of `files.dirs` at the root, in order, then `ipxe.dir`, so an
  * operator's own undionly.kpxe wins over the packaged one. A directory that is missing is a warning, not a failure:
  * a fresh host may not have the ipxe package yet, and a directory that appears later (a mount) is served from
- * then on without a restart.
+ * then on without a restart. Symlinks in ipxe.dir may lead out of it (Debian links ipxe.efi to /boot/ipxe.efi);
+ * those in files.dirs may not.
  */
 export function treeFromConfig(
   config: { files: Config['files']; ipxe: Pick<Config['ipxe'], 'dir'> },
@@ -30,7 +31,9 @@ export function treeFromConfig(
   ]) {
     if (!isDirectory(dir))
       log.warn({ [setting]: dir }, `${setting}: ${dir} is not a directory; nothing is served from it`);
-    mounts.push({ prefix: '/', source: directorySource(dir) });
+    // The operator's directories keep their links inside; the iPXE package's links lead to /boot by design.
+    const linksLeaving = setting === 'ipxe.dir' ? 'follow' : 'refuse';
+    mounts.push({ prefix: '/', source: directorySource(dir, { linksLeaving }) });
   }
   return createFileTree(mounts, log);
 }
