@@ -41,12 +41,18 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 /**
- * A config file on loopback; the daemon under test never binds anything but 127.0.0.1 (TFTP included: its
- * default, 0.0.0.0:69, would be this machine's real interface).
+ * A config file on loopback; the daemon under test never binds anything but 127.0.0.1 (TFTP and HTTP included:
+ * their defaults, 0.0.0.0:69 and :80, would be this machine's real interfaces), and never serves DHCP.
  */
 function writeConfig(dir: string, config: Record<string, unknown>): string {
   const path = join(dir, 'smelt.json');
-  const loopback = { address: '127.0.0.1', dataDir: join(dir, 'data'), tftp: { listen: '127.0.0.1:0' } };
+  const loopback = {
+    address: '127.0.0.1',
+    dataDir: join(dir, 'data'),
+    tftp: { listen: '127.0.0.1:0' },
+    http: { listen: '127.0.0.1:0' },
+    dhcp: { mode: 'off' },
+  };
   writeFileSync(path, JSON.stringify({ ...loopback, ...config }));
   return path;
 }

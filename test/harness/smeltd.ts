@@ -23,6 +23,8 @@ export interface RunningSmeltd {
   token: string;
   /** Where TFTP listens, from the "tftp listening" log line: the first address it bound (of several on 0.0.0.0). */
   tftp?: { host: string; port: number };
+  /** Where the machine-facing HTTP server listens, from the "http listening" log line. */
+  http?: { host: string; port: number };
   /** Everything the daemon has logged so far. */
   output(): string;
   /** SIGTERM (or the given signal) and wait for the exit. */
@@ -74,6 +76,7 @@ export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningS
       dataDir,
       api: { listen: '127.0.0.1:0' },
       tftp: { listen: '127.0.0.1:0' },
+      http: { listen: '127.0.0.1:0' },
       // DHCP only ever runs inside a namespace a test made, on interfaces it names.
       dhcp: { mode: 'off' },
       log: { level: 'info' },
@@ -114,12 +117,14 @@ export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningS
   });
   const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
   const tftpLine = output.split('\n').find((line) => line.includes('"tftp listening"'));
+  const httpLine = output.split('\n').find((line) => line.includes('"http listening"'));
   return {
     child,
     dataDir,
     url: `http://${listen}`,
     token,
     ...(tftpLine === undefined ? {} : { tftp: tftpAddress(tftpLine) }),
+    ...(httpLine === undefined ? {} : { http: splitHostPort((JSON.parse(httpLine) as { listen: string }).listen) }),
     output: () => output,
     async stop(signal = 'SIGTERM') {
       child.kill(signal);

@@ -1,6 +1,7 @@
 import CreateBoot from './commands/create/boot.ts';
 import CreateDeployment from './commands/create/deployment.ts';
 import CreateMachine from './commands/create/machine.ts';
+import Deploy from './commands/deploy.ts';
 import DeleteBoot from './commands/delete/boot.ts';
 import DeleteDeployment from './commands/delete/deployment.ts';
 import DeleteMachine from './commands/delete/machine.ts';
@@ -9,9 +10,12 @@ import DescribeDeployment from './commands/describe/deployment.ts';
 import DescribeMachine from './commands/describe/machine.ts';
 import GetBoots from './commands/get/boots.ts';
 import GetDeployments from './commands/get/deployments.ts';
+import GetEvents from './commands/get/events.ts';
 import GetLeases from './commands/get/leases.ts';
 import GetMachines from './commands/get/machines.ts';
 import Login from './commands/login.ts';
+import Reinstall from './commands/reinstall.ts';
+import Release from './commands/release.ts';
 import UpdateDeployment from './commands/update/deployment.ts';
 
 /**
@@ -23,6 +27,7 @@ export const COMMANDS = {
   login: Login,
   'get:boots': GetBoots,
   'get:deployments': GetDeployments,
+  'get:events': GetEvents,
   'get:leases': GetLeases,
   'get:machines': GetMachines,
   'describe:boot': DescribeBoot,
@@ -35,4 +40,7 @@ export const COMMANDS = {
   'delete:boot': DeleteBoot,
   'delete:deployment': DeleteDeployment,
   'delete:machine': DeleteMachine,
+  deploy: Deploy,
+  release: Release,
+  reinstall: Reinstall,
 };

@@ -13,6 +13,7 @@ describe('problemFailure', () => {
     const expected: Record<ProblemCode, number> = {
       invalid_request: 2,
       unauthorized: 1,
+      forbidden: 1,
       not_found: 3,
       method_not_allowed: 2,
       conflict: 4,

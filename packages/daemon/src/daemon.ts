@@ -10,17 +10,21 @@ import { openSqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/store.ts';
 import { interfaceMtuLookup, startTftpServer, type RunningTftpServer } from './tftp/server.ts';
 import { ensureToken } from './token.ts';
-import { startDhcp } from './dhcp/start.ts';
+import { httpBaseOf, startDhcp } from './dhcp/start.ts';
+import { subnetsFromConfig } from './dhcp/subnets.ts';
+import { startHttpServer, type RunningHttpServer } from './http/server.ts';
 import type { RunningDhcpServer } from './dhcp/server.ts';
 import { createDiscovery } from './discovery/discovery.ts';
 import { loadOuiTable, type OuiLookup } from './discovery/oui.ts';
 import { createEventJournal } from './events/journal.ts';
 import { createGroupCommit } from './store/group-commit.ts';
+import { createStateView } from './view/state-view.ts';
 import { treeFromConfig } from './tree/from-config.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
   tftp: { address: string; port: number }[];
+  http: { host: string; port: number };
   dhcp?: { name: string; addresses: string[] }[];
   close(): Promise<void>;
 }
@@ -46,11 +50,13 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   const store = openStore(config);
   // One cache of opened, indexed ISOs for the whole daemon: the API checks boots with it, HTTP and TFTP serve from it.
   const isos = createIsoCache();
-  const inventory = createInventory(store, isos);
-  const metrics = createMetrics();
   // One group commit for the hot write paths (leases, discovered machines, events): one fsync per burst.
   const commit = createGroupCommit(store);
   const events = await createEventJournal(store, commit, () => new Date());
+  const inventory = createInventory(store, isos, () => new Date(), events);
+  const metrics = createMetrics();
+  // What boot-time requests read (DHCP, iPXE scripts): memory kept current by the store's watch.
+  const view = await createStateView(store);
   const discovery = createDiscovery({
     observe: (sightings) => inventory.machines.observe(sightings),
     events,
@@ -59,6 +65,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     log: log.child({ subsystem: 'discovery' }),
   });
   const closeState = async () => {
+    view.close();
     await discovery.close();
     await commit.drain();
     await isos.close();
@@ -66,6 +73,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   };
   const api = createApiApp({
     inventory,
+    events,
     metrics,
     token,
     log: log.child({ subsystem: 'api' }),
@@ -91,11 +99,13 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     throw error;
   }
 
+  // One tree for TFTP and machine-facing HTTP (DESIGN.md §6).
+  const tree = treeFromConfig(config, log.child({ subsystem: 'tree' }));
   let tftp: RunningTftpServer;
   try {
     tftp = await startTftpServer({
       config: config.tftp,
-      tree: treeFromConfig(config, log.child({ subsystem: 'tree' })),
+      tree,
       log: log.child({ subsystem: 'tftp' }),
       metrics,
       mtuFor: interfaceMtuLookup(),
@@ -107,11 +117,31 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   }
   // The TFTP server logs its own "tftp listening" line, with the addresses it bound.
 
+  let http: RunningHttpServer;
+  try {
+    http = await startHttpServer({
+      config,
+      view,
+      inventory,
+      isos,
+      tree,
+      subnets: subnetsFromConfig(config.dhcp),
+      baseUrl: httpBaseOf(config),
+      log: log.child({ subsystem: 'http' }),
+      metrics,
+    });
+  } catch (error) {
+    await Promise.all([tftp.close(), closeApi()]);
+    await closeState();
+    throw error;
+  }
+
   let dhcp: RunningDhcpServer | undefined;
   try {
     dhcp = await startDhcp({
       config,
       store,
+      view,
       commit,
       discovery,
       events,
@@ -119,10 +149,18 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       log: log.child({ subsystem: 'dhcp' }),
     });
   } catch (error) {
-    await Promise.all([tftp.close(), closeApi()]);
+    await Promise.all([tftp.close(), closeApi(), http.close()]);
     await closeState();
     throw error;
   }
+
+  // Provisioning that never phones home fails after lifecycle.provisionTimeout (checked every minute).
+  const sweep = setInterval(() => {
+    inventory.deployments.expire(config.lifecycle.provisionTimeout).catch((error: unknown) => {
+      log.error({ err: error }, 'provisioning timeout sweep failed');
+    });
+  }, 60_000);
+  sweep.unref();
 
   log.info(
     { listen: `${apiAddress.host}:${apiAddress.port}`, store: config.store.kind, dataDir: config.dataDir },
@@ -131,9 +169,11 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   return {
     api: apiAddress,
     tftp: tftp.addresses,
+    http: http.address,
     ...(dhcp && { dhcp: dhcp.interfaces }),
     async close() {
-      await Promise.all([tftp.close(), closeApi(), dhcp?.close()]);
+      clearInterval(sweep);
+      await Promise.all([tftp.close(), closeApi(), http.close(), dhcp?.close()]);
       await closeState();
     },
   };

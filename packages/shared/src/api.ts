@@ -12,6 +12,7 @@ import { macSchema } from './mac.ts';
 import { machinePatchSchema, machineSchema, machineSpecSchema, machineStates } from './machine.ts';
 import { resourceNameSchema } from './name.ts';
 import { leaseSchema, leaseStates } from './lease.ts';
+import { eventSchema, eventTypes } from './event.ts';
 import { pageQueryShape, pageSchema } from './page.ts';
 import { mergePatchShape } from './patch.ts';
 
@@ -228,6 +229,41 @@ export const routes = {
     params: macParams,
     response: null,
     status: 204,
+  }),
+  releaseMachine: route({
+    method: 'POST',
+    path: '/api/v1/machines/:mac/release',
+    summary: 'Release a machine: it becomes free, or is wiped first with {"wipe": true}',
+    auth: true,
+    params: macParams,
+    body: z.strictObject({ wipe: z.boolean().default(false) }),
+    response: machineSchema,
+    status: 200,
+  }),
+  reinstallMachine: route({
+    method: 'POST',
+    path: '/api/v1/machines/:mac/reinstall',
+    summary: 'Install a deployed (or failed) machine again: back to provisioning',
+    auth: true,
+    params: macParams,
+    body: z.strictObject({}),
+    response: machineSchema,
+    status: 200,
+  }),
+
+  listEvents: route({
+    method: 'GET',
+    path: '/api/v1/events',
+    summary: 'Recent events, oldest first (Accept: text/event-stream follows them live)',
+    auth: true,
+    query: z.strictObject({
+      after: z.coerce.number().int().nonnegative().optional(),
+      limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+      mac: macSchema.optional(),
+      type: z.enum(eventTypes).optional(),
+    }),
+    response: z.object({ items: z.array(eventSchema), next: z.string().nullable() }),
+    status: 200,
   }),
 
   getDefaults: route({

@@ -22,6 +22,10 @@ export const eventTypes = [
   'defaults.updated',
   'machine.installed',
   'machine.failed',
+  'machine.released',
+  'machine.wiping',
+  'machine.wiped',
+  'machine.reinstalling',
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 export const problemCodes = {
   invalid_request: { status: 400, exitCode: 2, title: 'The request is not valid' },
   unauthorized: { status: 401, exitCode: 1, title: 'Missing or wrong API token' },
+  forbidden: { status: 403, exitCode: 1, title: 'Wrong phone-home token' },
   not_found: { status: 404, exitCode: 3, title: 'No such resource' },
   method_not_allowed: { status: 405, exitCode: 2, title: 'Method not allowed on this path' },
   conflict: { status: 409, exitCode: 4, title: 'Conflicts with the current state' },

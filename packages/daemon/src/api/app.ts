@@ -11,9 +11,12 @@ import { createTokenCheck } from './auth.ts';
 import { readJsonBody } from './body.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
 import { writeProblem } from './problem.ts';
+import { streamEvents, wantsEventStream } from './event-stream.ts';
+import type { EventJournal } from '../events/journal.ts';
 
 export interface ApiOptions {
   inventory: Inventory;
+  events?: EventJournal;
   metrics: Metrics;
   token: string;
   log: Logger;
@@ -42,7 +45,7 @@ export function createApiApp(options: ApiOptions): Koa {
   const app = new Koa();
   const router = new Router();
   const checkToken = createTokenCheck(options.token);
-  const handlers: Handlers = createHandlers(options.inventory);
+  const handlers: Handlers = createHandlers(options.inventory, options.events);
   const special: Partial<Record<RouteId, () => unknown>> = {
     health: () => ({
       status: 'ok',
@@ -94,6 +97,15 @@ export function createApiApp(options: ApiOptions): Koa {
       { method: ctx.method, path: ctx.path, status: ctx.status, ms: performance.now() - started },
       'api request',
     );
+  });
+  // Server-Sent Events share the path of the JSON list; the Accept header chooses.
+  app.use(async (ctx, next) => {
+    if (!options.events || !wantsEventStream(ctx)) {
+      await next();
+      return;
+    }
+    checkToken(ctx);
+    streamEvents(ctx, options.events);
   });
   // Prometheus scrapes without a token; counters and gauges hold nothing secret.
   router.get('/metrics', (ctx) => {

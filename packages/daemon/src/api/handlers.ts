@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { RouteDef, RouteId, RouteResponse, Routes } from '@smelt/shared/api';
 import type { Inventory } from '../inventory/inventory.ts';
+import type { EventJournal } from '../events/journal.ts';
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 export interface HandlerInput<R extends RouteDef> {
@@ -13,7 +14,7 @@ export type Handlers = {
 };
 
 /** Each API route's work, as a call into the inventory with already-validated input. */
-export function createHandlers(inventory: Inventory): Handlers {
+export function createHandlers(inventory: Inventory, events: EventJournal | undefined): Handlers {
   const { boots, deployments, machines, defaults, leases } = inventory;
   return {
     listBoots: ({ query }) => boots.list(query),
@@ -35,6 +36,25 @@ export function createHandlers(inventory: Inventory): Handlers {
     createMachine: ({ body }) => machines.create(body),
     updateMachine: ({ params, body }) => machines.update(params.mac, body),
     deleteMachine: ({ params }) => noContent(machines.delete(params.mac)),
+    releaseMachine: async ({ params, body }) => {
+      await deployments.release(params.mac, body.wipe);
+      return machines.get(params.mac);
+    },
+    reinstallMachine: async ({ params }) => {
+      await deployments.reinstall(params.mac);
+      return machines.get(params.mac);
+    },
+
+    listEvents: ({ query }) => {
+      const matching = (events?.since(query.after ?? 0) ?? []).filter(
+        (event) =>
+          (query.mac === undefined || event.mac === query.mac) &&
+          (query.type === undefined || event.type === query.type),
+      );
+      const items = matching.slice(0, query.limit);
+      const last = items.at(-1);
+      return Promise.resolve({ items, next: matching.length > items.length && last ? String(last.seq) : null });
+    },
 
     getDefaults: () => defaults.get(),
     replaceDefaults: ({ body }) => defaults.replace(body),

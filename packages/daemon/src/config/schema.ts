@@ -110,6 +110,18 @@ export const configSchema = z
         arm64: z.string().min(1).default('arm64-efi/ipxe.efi'),
       })
       .prefault({}),
+    lifecycle: z
+      .strictObject({
+        /** What a machine nobody has deployed is told (DESIGN.md §3): wait for a deployment, or leave it alone. */
+        unknown: z.enum(['hold', 'ignore', 'reboot', 'poweroff']).default('hold'),
+        /** Seconds between a held machine's polls for a deployment. */
+        pollSeconds: z.number().int().min(2).max(3600).default(10),
+        /** Seconds a deployment may stay provisioning before it is marked failed. */
+        provisionTimeout: z.number().int().min(60).max(604_800).default(7200),
+        /** The boot that wipes a machine released with --wipe; its phone-home marks the machine free. */
+        wipeBoot: z.string().min(1).optional(),
+      })
+      .prefault({}),
     store: storeSchema.default({ kind: 'sqlite' }),
     log: z.strictObject({ level: z.enum(logLevels).default('info') }).prefault({}),
   })
@@ -237,6 +249,10 @@ export const configKeys = {
   'ipxe.bios': 'string',
   'ipxe.efi64': 'string',
   'ipxe.arm64': 'string',
+  'lifecycle.unknown': 'string',
+  'lifecycle.pollSeconds': 'number',
+  'lifecycle.provisionTimeout': 'number',
+  'lifecycle.wipeBoot': 'string',
   'store.kind': 'string',
   'store.endpoints': 'list',
   'store.prefix': 'string',

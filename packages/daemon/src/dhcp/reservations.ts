@@ -1,62 +1,45 @@
-import { deploymentSchema, type Deployment } from '@smelt/shared/deployment';
 import { ipv4ToNumber } from '@smelt/shared/net';
-import type { Store } from '../store/store.ts';
+import type { StateView } from '../view/state-view.ts';
 import type { Reservations } from './lease-table.ts';
 import type { HostOverrides } from './reply.ts';
 
 /**
- * Deployments as DHCP sees them, in memory and kept current by the store's watch (DESIGN.md §5.3): a boot-time
- * request never waits on the store. A deployment's address is a reservation; its hostname, gateway, DNS and
- * domain override the subnet's.
+ * Deployments as DHCP sees them, from the daemon's in-memory view: a deployment's address is a reservation for
+ * its MAC; its hostname, gateway, DNS and domain override the subnet's. The address index is rebuilt lazily after
+ * a change, so allocation loops stay O(1) per address.
  */
 export interface DeploymentView extends Reservations {
   hostFor(mac: string): HostOverrides;
-  deploymentOf(mac: string): Deployment | undefined;
   close(): void;
 }
 
-export async function createDeploymentView(store: Store): Promise<DeploymentView> {
-  const byMac = new Map<string, Deployment>();
-  const byAddress = new Map<number, string>();
-
-  function remove(mac: string): void {
-    const old = byMac.get(mac);
-    if (!old) return;
-    byMac.delete(mac);
-    const address = old.address === undefined ? undefined : ipv4ToNumber(old.address);
-    if (address !== undefined && byAddress.get(address) === mac) byAddress.delete(address);
-  }
-
-  function add(value: unknown): void {
-    const parsed = deploymentSchema.safeParse(value);
-    if (!parsed.success) return;
-    const deployment = parsed.data;
-    remove(deployment.mac);
-    byMac.set(deployment.mac, deployment);
-    const address = deployment.address === undefined ? undefined : ipv4ToNumber(deployment.address);
-    if (address !== undefined) byAddress.set(address, deployment.mac);
-  }
-
-  // Subscribe first, so nothing written while the list is read is missed (a put seen twice is harmless).
-  const stop = store.watch((event) => {
-    if (event.collection !== 'deployments') return;
-    if (event.kind === 'put') add(event.value);
-    else remove(event.key);
+export function createDeploymentView(view: StateView): DeploymentView {
+  let byAddress: Map<number, string> | undefined;
+  const stop = view.onChange(() => {
+    byAddress = undefined;
   });
-  for (const row of await store.list('deployments')) add(row.value);
+
+  function index(): Map<number, string> {
+    if (byAddress) return byAddress;
+    byAddress = new Map();
+    for (const deployment of view.deployments()) {
+      const address = deployment.address === undefined ? undefined : ipv4ToNumber(deployment.address);
+      if (address !== undefined) byAddress.set(address, deployment.mac);
+    }
+    return byAddress;
+  }
 
   return {
     addressFor(mac) {
-      const address = byMac.get(mac)?.address;
+      const address = view.deployment(mac)?.address;
       return address === undefined ? undefined : ipv4ToNumber(address);
     },
-    macFor: (address) => byAddress.get(address),
+    macFor: (address) => index().get(address),
     hostFor(mac) {
-      const d = byMac.get(mac);
+      const d = view.deployment(mac);
       if (!d) return {};
       return { hostname: d.hostname, gateway: d.gateway, dns: d.dns, domain: d.domain };
     },
-    deploymentOf: (mac) => byMac.get(mac),
     close: stop,
   };
 }

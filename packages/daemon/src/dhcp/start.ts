@@ -9,12 +9,14 @@ import type { Store } from '../store/store.ts';
 import { loadLeases } from './lease-store.ts';
 import { createLeaseTable } from './lease-table.ts';
 import { createDeploymentView } from './reservations.ts';
+import type { StateView } from '../view/state-view.ts';
 import { startDhcpServer, type RunningDhcpServer } from './server.ts';
 import { subnetsFromConfig } from './subnets.ts';
 
 export interface DhcpDeps {
   config: Config;
   store: Store;
+  view: StateView;
   commit: GroupCommit;
   discovery: Discovery;
   events: EventJournal;
@@ -41,7 +43,7 @@ export async function startDhcp(deps: DhcpDeps): Promise<RunningDhcpServer | und
     return undefined;
   }
   const subnets = subnetsFromConfig(config.dhcp);
-  const deployments = await createDeploymentView(deps.store);
+  const deployments = createDeploymentView(deps.view);
   const excluded = new Set(
     [config.address, ...subnets.map((s) => s.gateway)]
       .map((a) => (a === undefined ? undefined : ipv4ToNumber(a)))

@@ -6,18 +6,23 @@ import type { IsoCache } from '../iso/cache.ts';
 import type { Store } from '../store/store.ts';
 import { typedCollection } from './collection.ts';
 import { createMutex } from './mutex.ts';
+import { tokenSchema } from './tokens.ts';
+import type { EventJournal } from '../events/journal.ts';
 
 /** What every inventory module shares: the typed collections, one write lock, and the clock. */
-export function createInventoryContext(store: Store, isos: IsoCache, now: () => Date) {
+export function createInventoryContext(store: Store, isos: IsoCache, now: () => Date, events?: EventJournal) {
   return {
     boots: typedCollection(store, 'boots', bootSchema),
     deployments: typedCollection(store, 'deployments', deploymentSchema),
     machines: typedCollection(store, 'machines', machineRecordSchema),
     defaults: typedCollection(store, 'defaults', globalDefaultsSchema),
+    tokens: typedCollection(store, 'tokens', tokenSchema),
     isos,
     store,
     exclusive: createMutex(),
     timestamp: () => now().toISOString(),
+    /** Records an event when the daemon has a journal (tests of the inventory alone may have none). */
+    record: (...args: Parameters<EventJournal['record']>) => events?.record(...args),
   };
 }
 export type InventoryContext = ReturnType<typeof createInventoryContext>;

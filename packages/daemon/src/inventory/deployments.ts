@@ -11,7 +11,9 @@ import type { MachineRecord } from '@smelt/shared/machine';
 import { applyMergePatch } from '@smelt/shared/patch';
 import { fieldErrorsFromZod } from '@smelt/shared/problem';
 import { conflict, invalidField, notFound, SmeltError } from '../errors.ts';
-import type { Versioned } from '../store/store.ts';
+import type { BatchOp, Versioned } from '../store/store.ts';
+import { transition, type LifecycleEvent } from '../boot/lifecycle.ts';
+import { newToken, tokenMatches } from './tokens.ts';
 import type { InventoryContext } from './context.ts';
 import { paginate } from './page.ts';
 
@@ -89,7 +91,16 @@ export function createDeploymentInventory(ctx: InventoryContext) {
         const deployment: Deployment = { ...spec, name, state: 'provisioning', createdAt: now, updatedAt: now };
         await checkAgainstOthers(deployment);
         await ensureMachine(spec.mac, now);
-        await ctx.deployments.put(spec.mac, deployment, 0);
+        // The deployment and its phone-home token appear together or not at all.
+        await ctx.store.batch([
+          { collection: 'deployments', key: spec.mac, value: deployment, ifVersion: 0 },
+          { collection: 'tokens', key: spec.mac, value: newToken(now) },
+        ]);
+        ctx.record('deployment.created', {
+          mac: spec.mac,
+          subject: name,
+          message: `deployment "${name}" created (boot ${deployment.boot}); provisioning`,
+        });
         return deployment;
       }),
 
@@ -112,13 +123,114 @@ export function createDeploymentInventory(ctx: InventoryContext) {
     delete: (ref: string) =>
       ctx.exclusive(async () => {
         const row = await find(ref);
-        await ctx.deployments.delete(row.key, row.version);
+        await remove(row);
+        ctx.record('deployment.deleted', {
+          mac: row.key,
+          subject: row.value.name,
+          message: `deployment "${row.value.name}" deleted; the machine is free`,
+        });
+      }),
+
+    /** The phone-home token of a machine's deployment, for its answer files and scripts. */
+    tokenOf: async (mac: string) => (await ctx.tokens.get(mac))?.value.token,
+
+    /**
+     * A report from the machine (DESIGN.md §3): "installed" when the installer or OS phones home, "failed" when
+     * it reports a failure. The token must match (constant time); a repeated report is idempotent. On a wiping
+     * machine "installed" means the wipe finished, and the machine becomes free.
+     */
+    report: (mac: string, token: string, outcome: 'installed' | 'failed', detail?: string) =>
+      ctx.exclusive(async () => {
+        const row = await ctx.deployments.get(mac);
+        const stored = await ctx.tokens.get(mac);
+        if (!row || !stored || !tokenMatches(stored.value.token, token)) {
+          throw new SmeltError('forbidden', 'no deployment of this machine has that token');
+        }
+        const event: LifecycleEvent = row.value.state === 'wiping' && outcome === 'installed' ? 'wiped' : outcome;
+        return move(row, event, detail);
+      }),
+
+    /** `smeltctl release MAC [--wipe]`: free the machine, or wipe it first. */
+    release: (mac: string, wipe: boolean) =>
+      ctx.exclusive(async () => move(await deployed(mac, 'release'), wipe ? 'release-wipe' : 'release')),
+
+    /** `smeltctl reinstall MAC`: back to provisioning, with a new token (old installers cannot report). */
+    reinstall: (mac: string) => ctx.exclusive(async () => move(await deployed(mac, 'reinstall'), 'reinstall')),
+
+    /** Provisioning that has not finished within `seconds` fails (the daemon's sweep calls this). */
+    expire: (seconds: number) =>
+      ctx.exclusive(async () => {
+        const cutoff = Date.parse(ctx.timestamp()) - seconds * 1000;
+        const failed: string[] = [];
+        for (const row of await ctx.deployments.all()) {
+          if (row.value.state === 'provisioning' && Date.parse(row.value.updatedAt) < cutoff) {
+            await move(row, 'timeout', `no phone-home within ${seconds} s`);
+            failed.push(row.key);
+          }
+        }
+        return failed;
       }),
   };
+
+  /** The deployment of a machine a lifecycle command names: unknown machine 404, free machine 409. */
+  async function deployed(mac: string, what: string): Promise<Versioned<Deployment>> {
+    const row = await ctx.deployments.get(mac);
+    if (row) return row;
+    if (!(await ctx.machines.get(mac))) throw notFound('machine', mac);
+    throw conflict(`machine ${mac} is free: nothing to ${what}${what === 'reinstall' ? '; deploy it instead' : ''}`);
+  }
+
+  async function remove(row: Versioned<Deployment>): Promise<void> {
+    await ctx.store.batch([
+      { collection: 'deployments', key: row.key, ifVersion: row.version },
+      { collection: 'tokens', key: row.key },
+    ]);
+  }
+
+  /** Applies a lifecycle event to a deployment: the pure table decides, this writes it and records it. */
+  async function move(row: Versioned<Deployment>, event: LifecycleEvent, detail?: string) {
+    const outcome = transition(row.value.state, event, row.value.type);
+    if (!outcome.ok) throw conflict(`deployment "${row.value.name}": ${outcome.reason}`);
+    const { mac, name } = row.value;
+    const note = detail ? `: ${detail.slice(0, 500)}` : '';
+    if (outcome.next === 'free') {
+      await remove(row);
+      ctx.record(event === 'wiped' ? 'machine.wiped' : 'machine.released', {
+        mac,
+        subject: name,
+        message: `${event === 'wiped' ? 'wiped and released' : 'released'}; deployment "${name}" removed, the machine is free`,
+      });
+      return { state: 'free' as const, deployment: null };
+    }
+    if (!outcome.changed) return { state: outcome.next, deployment: row.value };
+    const now = ctx.timestamp();
+    const updated: Deployment = { ...row.value, state: outcome.next, updatedAt: now };
+    const ops: BatchOp[] = [{ collection: 'deployments', key: mac, value: updated, ifVersion: row.version }];
+    if (event === 'reinstall') ops.push({ collection: 'tokens', key: mac, value: newToken(now) });
+    await ctx.store.batch(ops);
+    ctx.record(eventTypeOf(event), { mac, subject: name, message: `${row.value.state} → ${outcome.next}${note}` });
+    return { state: outcome.next, deployment: updated };
+  }
 }
 
 /** Without a name, a deployment is called by its hostname's first label, else by its MAC in dash form. */
 function defaultName(spec: DeploymentSpec): string {
   const label = spec.hostname?.split('.')[0]?.toLowerCase();
   return label && /^[a-z0-9][a-z0-9-]{0,62}$/.test(label) ? label : macToDashes(spec.mac);
+}
+
+function eventTypeOf(event: LifecycleEvent) {
+  switch (event) {
+    case 'installed':
+      return 'machine.installed' as const;
+    case 'failed':
+    case 'timeout':
+      return 'machine.failed' as const;
+    case 'release-wipe':
+      return 'machine.wiping' as const;
+    case 'reinstall':
+      return 'machine.reinstalling' as const;
+    default:
+      return 'deployment.updated' as const;
+  }
 }

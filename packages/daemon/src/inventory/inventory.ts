@@ -1,5 +1,6 @@
 import type { IsoCache } from '../iso/cache.ts';
 import type { Store } from '../store/store.ts';
+import type { EventJournal } from '../events/journal.ts';
 import { createBootInventory } from './boots.ts';
 import { createInventoryContext } from './context.ts';
 import { createDefaultsInventory } from './defaults.ts';
@@ -8,8 +9,13 @@ import { createLeaseInventory } from './leases.ts';
 import { createMachineInventory } from './machines.ts';
 
 /** Boots, deployments, machines, defaults and (read-only) leases, with the rules that tie them together, over one store. */
-export function createInventory(store: Store, isos: IsoCache, now: () => Date = () => new Date()) {
-  const ctx = createInventoryContext(store, isos, now);
+export function createInventory(
+  store: Store,
+  isos: IsoCache,
+  now: () => Date = () => new Date(),
+  events?: EventJournal,
+) {
+  const ctx = createInventoryContext(store, isos, now, events);
   return {
     boots: createBootInventory(ctx),
     deployments: createDeploymentInventory(ctx),

@@ -4,7 +4,7 @@
  * store.contract.ts.
  */
 
-export const collections = ['boots', 'deployments', 'machines', 'defaults', 'leases', 'events'] as const;
+export const collections = ['boots', 'deployments', 'machines', 'defaults', 'leases', 'events', 'tokens'] as const;
 export type Collection = (typeof collections)[number];
 
 /** A stored value with the store-wide revision at which it was last written (like etcd's mod_revision). */

@@ -1,0 +1,105 @@
+import type { Boot } from '@smelt/shared/boot';
+import type { Deployment } from '@smelt/shared/deployment';
+import type { Config } from '../config/schema.ts';
+import type { ScriptSpec } from '../render/ipxe.ts';
+import type { MachineUrls } from './urls.ts';
+
+/** What the boot policy knows about one machine at one moment. */
+export interface PolicyInput {
+  mac: string;
+  deployment: Deployment | undefined;
+  boot: Boot | undefined;
+  /** The deployment's phone-home token. */
+  token: string | undefined;
+  wipeBoot: Boot | undefined;
+  lifecycle: Config['lifecycle'];
+  urls: MachineUrls;
+}
+
+/**
+ * decideBoot (DESIGN.md §4 boot/policy.ts): the one pure function from a machine's state to what it is told when
+ * it network-boots. Idempotent: asking twice gives the same answer, so a machine may poll.
+ */
+export function decideBoot(input: PolicyInput): ScriptSpec {
+  const { mac, deployment, urls } = input;
+  const selfUrl = urls.script(mac);
+  const hold = (reason: 'free' | 'failed' | 'wiping'): ScriptSpec => ({
+    kind: 'hold',
+    mac,
+    selfUrl,
+    reason,
+    pollSeconds: input.lifecycle.pollSeconds,
+  });
+  if (!deployment) {
+    switch (input.lifecycle.unknown) {
+      case 'hold':
+        return hold('free');
+      case 'ignore':
+        return { kind: 'exit', mac };
+      case 'reboot':
+        return { kind: 'reboot', mac };
+      case 'poweroff':
+        return { kind: 'poweroff', mac };
+    }
+  }
+  switch (deployment.state) {
+    case 'deployed':
+      return { kind: 'local', mac, deployment: deployment.name };
+    case 'failed':
+      return hold('failed');
+    case 'wiping':
+      if (!input.wipeBoot || !input.token) return hold('wiping');
+      return installer(input, input.wipeBoot, [
+        'smelt.wipe=1',
+        `smelt.phonehome=${urls.hook(mac, input.token, 'installed')}`,
+      ]);
+    case 'provisioning':
+    case 'running':
+      // A diskless ("running") machine boots its OS from the network every time.
+      if (!input.boot || !input.token) return hold('failed');
+      return installer(input, input.boot, flavourArgs(input, input.boot, deployment, input.token));
+  }
+}
+
+function installer(input: PolicyInput, boot: Boot, extra: string[]): ScriptSpec {
+  const { urls, mac, deployment } = input;
+  return {
+    kind: 'installer',
+    mac,
+    deployment: deployment?.name ?? mac,
+    what: `${boot.name}${deployment?.type ? ` (${deployment.type})` : ''}`,
+    kernelUrl: urls.bootFile(boot, boot.kernel ?? '', 'kernel'),
+    initrdUrls: boot.initrd.map((file, index) => urls.bootFile(boot, file, index)),
+    args: [...splitCmdline(boot.cmdline), ...extra],
+    selfUrl: urls.script(mac),
+  };
+}
+
+/** The kernel arguments each installer needs to find its answer file, and how it reports back. */
+function flavourArgs(input: PolicyInput, boot: Boot, deployment: Deployment, token: string): string[] {
+  const answers = input.urls.answers(input.mac, token);
+  const hostname = deployment.hostname?.split('.')[0] ?? deployment.name;
+  switch (deployment.type ?? boot.flavour) {
+    case 'preseed':
+      // d-i reads these before it fetches the preseed file (debian-installer appendix B.2.2 "auto mode").
+      return ['auto=true', 'priority=critical', `url=${answers}preseed.cfg`, `hostname=${hostname}`, 'interface=auto'];
+    case 'kickstart': {
+      const tree = input.urls.isoTree(boot);
+      return [`inst.ks=${answers}ks.cfg`, 'ip=dhcp', ...(tree ? [`inst.repo=${tree}`] : [])];
+    }
+    case 'autoinstall':
+      // Subiquity: NoCloud seed over HTTP; casper fetches the ISO itself when the boot comes from one.
+      return [
+        'autoinstall',
+        `ds=nocloud-net;s=${answers}`,
+        'ip=dhcp',
+        ...(boot.isoPath ? [`url=${input.urls.iso(boot)}`, 'cloud-config-url=/dev/null'] : []),
+      ];
+    default:
+      return [];
+  }
+}
+
+function splitCmdline(cmdline: string | undefined): string[] {
+  return (cmdline ?? '').split(/\s+/).filter((word) => word !== '');
+}

@@ -1,0 +1,190 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { TreeFile } from '../tree/tree.ts';
+
+/**
+ * Sends a file with what download clients rely on (RFC 9110): GET and HEAD, validators (ETag from size and mtime,
+ * Last-Modified), conditional requests (If-None-Match, If-Modified-Since, If-Range), single and multiple byte
+ * ranges (206, multipart/byteranges, 416), and a body streamed in chunks with backpressure — a kernel or a whole
+ * ISO is never held in memory. The file is closed when the response ends or the client goes away.
+ */
+
+const CHUNK = 256 * 1024;
+/** More ranges than this are answered with the whole file (RFC 9110 §14.2 lets a server ignore Range). */
+const MAX_RANGES = 32;
+
+export interface ByteRange {
+  start: number;
+  end: number; // inclusive
+}
+
+/** Parses a Range header against a size: the ranges, 'unsatisfiable', or undefined to ignore it. */
+export function parseRange(header: string, size: number): ByteRange[] | 'unsatisfiable' | undefined {
+  const match = /^bytes=(.+)$/i.exec(header.trim());
+  if (!match?.[1]) return undefined;
+  const ranges: ByteRange[] = [];
+  for (const part of match[1].split(',')) {
+    const spec = /^\s*(\d*)-(\d*)\s*$/.exec(part);
+    if (!spec) return undefined;
+    const [, first = '', last = ''] = spec;
+    if (first === '' && last === '') return undefined;
+    if (first === '') {
+      const suffix = Number(last);
+      if (suffix === 0) continue;
+      ranges.push({ start: Math.max(0, size - suffix), end: size - 1 });
+    } else {
+      const start = Number(first);
+      const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+      if (last !== '' && Number(last) < start) return undefined;
+      if (start >= size) continue;
+      ranges.push({ start, end });
+    }
+  }
+  if (ranges.length === 0) return 'unsatisfiable';
+  return ranges.length > MAX_RANGES ? undefined : ranges;
+}
+
+export function etagOf(file: TreeFile): string | undefined {
+  return file.mtime ? `"${file.size.toString(16)}-${file.mtime.getTime().toString(16)}"` : undefined;
+}
+
+function notModified(request: IncomingMessage, etag: string | undefined, mtime: Date | undefined): boolean {
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    return (
+      etag !== undefined &&
+      ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*')
+    );
+  }
+  const since = request.headers['if-modified-since'];
+  if (since !== undefined && mtime) {
+    const when = Date.parse(since);
+    return !Number.isNaN(when) && Math.floor(mtime.getTime() / 1000) <= Math.floor(when / 1000);
+  }
+  return false;
+}
+
+/** If-Range: the range applies only if the validator still matches (RFC 9110 §13.1.5). */
+function rangeStillValid(request: IncomingMessage, etag: string | undefined, mtime: Date | undefined): boolean {
+  const header = request.headers['if-range'];
+  const ifRange = Array.isArray(header) ? header[0] : header;
+  if (ifRange === undefined) return true;
+  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return etag !== undefined && ifRange === etag;
+  const when = Date.parse(ifRange);
+  return mtime !== undefined && !Number.isNaN(when) && Math.floor(mtime.getTime() / 1000) === Math.floor(when / 1000);
+}
+
+export async function sendFile(
+  request: IncomingMessage,
+  response: ServerResponse,
+  file: TreeFile,
+  contentType: string,
+): Promise<void> {
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await file.close();
+    }
+  };
+  response.once('close', () => void close());
+  try {
+    const etag = etagOf(file);
+    response.setHeader('Accept-Ranges', 'bytes');
+    if (etag) response.setHeader('ETag', etag);
+    if (file.mtime) response.setHeader('Last-Modified', file.mtime.toUTCString());
+    if (notModified(request, etag, file.mtime)) {
+      response.statusCode = 304;
+      response.end();
+      return;
+    }
+    const rangeHeader = request.headers.range;
+    const ranges =
+      rangeHeader !== undefined && rangeStillValid(request, etag, file.mtime)
+        ? parseRange(rangeHeader, file.size)
+        : undefined;
+    if (ranges === 'unsatisfiable') {
+      response.statusCode = 416;
+      response.setHeader('Content-Range', `bytes */${String(file.size)}`);
+      response.end();
+      return;
+    }
+    const head = request.method === 'HEAD';
+    if (!ranges) {
+      response.statusCode = 200;
+      response.setHeader('Content-Type', contentType);
+      response.setHeader('Content-Length', String(file.size));
+      if (head) response.end();
+      else await stream(response, file, 0, file.size);
+      return;
+    }
+    response.statusCode = 206;
+    const [single] = ranges;
+    if (ranges.length === 1 && single) {
+      response.setHeader('Content-Type', contentType);
+      response.setHeader('Content-Range', `bytes ${String(single.start)}-${String(single.end)}/${String(file.size)}`);
+      response.setHeader('Content-Length', String(single.end - single.start + 1));
+      if (head) response.end();
+      else await stream(response, file, single.start, single.end + 1);
+      return;
+    }
+    const boundary = randomBytes(12).toString('hex');
+    const parts = ranges.map((range, index) => ({
+      range,
+      header: Buffer.from(
+        `${index === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${contentType}\r\n` +
+          `Content-Range: bytes ${String(range.start)}-${String(range.end)}/${String(file.size)}\r\n\r\n`,
+      ),
+    }));
+    const trailer = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const length = parts.reduce((sum, p) => sum + p.header.length + p.range.end - p.range.start + 1, trailer.length);
+    response.setHeader('Content-Type', `multipart/byteranges; boundary=${boundary}`);
+    response.setHeader('Content-Length', String(length));
+    if (head) {
+      response.end();
+      return;
+    }
+    for (const part of parts) {
+      if (!(await write(response, part.header))) return;
+      if (!(await stream(response, file, part.range.start, part.range.end + 1, false))) return;
+    }
+    response.end(trailer);
+  } finally {
+    if (response.writableEnded || response.destroyed) await close();
+  }
+}
+
+/** Streams [from, to) of the file; resolves false if the client went away. */
+async function stream(
+  response: ServerResponse,
+  file: TreeFile,
+  from: number,
+  to: number,
+  end = true,
+): Promise<boolean> {
+  for (let offset = from; offset < to;) {
+    const chunk = await file.read(offset, Math.min(CHUNK, to - offset));
+    if (chunk.length === 0) break;
+    offset += chunk.length;
+    if (!(await write(response, chunk))) return false;
+  }
+  if (end) response.end();
+  return true;
+}
+
+function write(response: ServerResponse, chunk: Buffer): Promise<boolean> {
+  if (response.destroyed) return Promise.resolve(false);
+  if (response.write(chunk)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onDrain = () => {
+      response.off('close', onClose);
+      resolve(true);
+    };
+    const onClose = () => {
+      response.off('drain', onDrain);
+      resolve(false);
+    };
+    response.once('drain', onDrain);
+    response.once('close', onClose);
+  });
+}

@@ -1,0 +1,324 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Boot } from '@smelt/shared/boot';
+import { tryParseMac } from '@smelt/shared/mac';
+import type { Logger } from 'pino';
+import { decideBoot } from '../boot/policy.ts';
+import { machineUrls } from '../boot/urls.ts';
+import type { Config } from '../config/schema.ts';
+import type { Subnet } from '../dhcp/subnets.ts';
+import { SmeltError } from '../errors.ts';
+import type { Inventory } from '../inventory/inventory.ts';
+import type { IsoCache } from '../iso/cache.ts';
+import { isoSource } from '../iso/source.ts';
+import { listenHttp } from '../listen.ts';
+import type { Metrics } from '../metrics.ts';
+import { answerFiles } from '../render/answers.ts';
+import { buildRenderContext } from '../render/build-context.ts';
+import { renderIpxe, ScriptValueError } from '../render/ipxe.ts';
+import { directorySource } from '../tree/directory.ts';
+import { normalisePath } from '../tree/mounts.ts';
+import { PathRefusedError, type FileTree, type TreeFile } from '../tree/tree.ts';
+import type { StateView } from '../view/state-view.ts';
+import { sendFile } from './send-file.ts';
+
+/**
+ * The machine-facing HTTP server (DESIGN.md §6): no API token, nothing secret but per-deployment tokens in
+ * paths. Per-MAC iPXE scripts and answer files are rendered from the in-memory view at request time; boot files
+ * are streamed from local files, from inside ISOs by byte range, or from the shared file tree.
+ *
+ *   GET  /boot/<mac>.ipxe                        the script for the machine's current state
+ *   GET  /answers/<mac>/<token>/<file>           preseed.cfg, ks.cfg, user-data, meta-data, vendor-data
+ *   POST /hooks/<mac>/<token>/installed|failed   phone-home (GET too, for installers that only have wget)
+ *   GET  /boots/<boot>/kernel/<name>, /boots/<boot>/initrd/<n>/<name>   a boot's local kernel and initrds
+ *   GET  /iso/<boot>.iso, /iso/<boot>/<path>, /<isoPrefix>/<path>        a boot's ISO, whole or file by file
+ *   GET  /<path>                                 the shared tree (files.dirs, ipxe.dir): HTTP Boot's ipxe.efi
+ */
+export interface HttpDeps {
+  config: Config;
+  view: StateView;
+  inventory: Inventory;
+  isos: IsoCache;
+  tree: FileTree;
+  subnets: readonly Subnet[];
+  baseUrl: string;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export interface RunningHttpServer {
+  address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+class HttpFailure extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const notFound = (what: string) => new HttpFailure(404, `${what} not found`);
+
+export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer> {
+  const { view, log, config } = deps;
+  const urls = machineUrls(deps.baseUrl);
+  const requests = deps.metrics.counter(
+    'smelt_http_requests_total',
+    'Machine-facing HTTP requests, by route and status',
+  );
+
+  async function route(request: IncomingMessage, response: ServerResponse): Promise<string> {
+    const url = new URL(request.url ?? '/', 'http://machine');
+    const parts = url.pathname.split('/').slice(1).map(decodeSegment);
+    const method = request.method ?? 'GET';
+    const [first, ...rest] = parts;
+    if (first === 'hooks' && rest.length === 3) {
+      if (method !== 'POST' && method !== 'GET') throw new HttpFailure(405, 'use POST');
+      await hook(request, response, rest);
+      return 'hook';
+    }
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'use GET or HEAD');
+    if (first === 'boot' && rest.length === 1 && rest[0]?.endsWith('.ipxe')) {
+      script(response, rest[0].slice(0, -'.ipxe'.length), method);
+      return 'script';
+    }
+    if (first === 'answers' && rest.length === 3) {
+      answer(response, rest, method);
+      return 'answer';
+    }
+    if (first === 'boots' && rest.length >= 3) {
+      await bootFile(request, response, rest);
+      return 'boot-file';
+    }
+    if (first === 'iso' && rest.length >= 1) {
+      await iso(request, response, rest);
+      return 'iso';
+    }
+    const prefixed = first === undefined ? undefined : bootByIsoPrefix(first);
+    if (prefixed) {
+      await serveIsoPath(request, response, prefixed, rest.join('/'));
+      return 'iso';
+    }
+    const path = normalisePath(url.pathname);
+    const file = await deps.tree.resolve(path, peerOf(request));
+    if (!file) throw notFound(url.pathname);
+    await sendFile(request, response, file, contentTypeOf(path));
+    return 'tree';
+  }
+
+  function script(response: ServerResponse, macText: string, method: string): void {
+    const mac = tryParseMac(macText);
+    if (!mac) throw new HttpFailure(400, `not a MAC address: ${macText}`);
+    const deployment = view.deployment(mac);
+    const spec = decideBoot({
+      mac,
+      deployment,
+      boot: deployment && view.boot(deployment.boot),
+      token: view.token(mac),
+      wipeBoot: config.lifecycle.wipeBoot === undefined ? undefined : view.boot(config.lifecycle.wipeBoot),
+      lifecycle: config.lifecycle,
+      urls,
+    });
+    let body: string;
+    try {
+      body = renderIpxe(spec);
+    } catch (error) {
+      if (error instanceof ScriptValueError) throw new HttpFailure(500, error.message);
+      throw error;
+    }
+    log.debug({ mac, kind: spec.kind }, 'iPXE script');
+    sendText(response, 'text/plain; charset=utf-8', body, method);
+  }
+
+  function answer(response: ServerResponse, [macText = '', token = '', name = '']: string[], method: string) {
+    const mac = tryParseMac(macText);
+    const deployment = mac && view.deployment(mac);
+    const expected = mac && view.token(mac);
+    // A wrong token and an unknown machine look the same from outside.
+    if (!mac || !deployment || !expected || expected !== token) throw notFound('answer file');
+    const render = answerFiles[name];
+    const boot = view.boot(deployment.boot);
+    if (!render || !boot) throw notFound(`answer file ${name}`);
+    const context = buildRenderContext({
+      baseUrl: deps.baseUrl,
+      deployment,
+      boot,
+      machine: view.machine(mac),
+      defaults: view.defaults(),
+      subnets: deps.subnets,
+      token: expected,
+      urls,
+    });
+    sendText(response, render.contentType, render.render(context), method);
+  }
+
+  async function hook(
+    request: IncomingMessage,
+    response: ServerResponse,
+    [macText = '', token = '', what = '']: string[],
+  ) {
+    const mac = tryParseMac(macText);
+    if (!mac || (what !== 'installed' && what !== 'failed')) throw notFound('hook');
+    const detail = (await readSmallBody(request)).trim();
+    try {
+      const result = await deps.inventory.deployments.report(mac, token, what, detail || undefined);
+      log.info({ mac, outcome: what, state: result.state }, 'phone-home');
+      sendText(response, 'text/plain; charset=utf-8', `${result.state}\n`, 'GET');
+    } catch (error) {
+      if (error instanceof SmeltError && error.code === 'forbidden') {
+        log.warn({ mac, from: request.socket.remoteAddress, outcome: what }, 'phone-home with a wrong token refused');
+        throw new HttpFailure(403, 'wrong token');
+      }
+      if (error instanceof SmeltError && error.code === 'conflict') throw new HttpFailure(409, error.message);
+      throw error;
+    }
+  }
+
+  function bootNamed(name: string | undefined): Boot {
+    const boot = name === undefined ? undefined : view.boot(name);
+    if (!boot) throw notFound(`boot ${name ?? ''}`);
+    return boot;
+  }
+
+  function bootByIsoPrefix(prefix: string): Boot | undefined {
+    for (const boot of view.boots()) if (boot.isoPrefix === prefix) return boot;
+    return undefined;
+  }
+
+  async function bootFile(request: IncomingMessage, response: ServerResponse, [name, role, ...rest]: string[]) {
+    const boot = bootNamed(name);
+    const file = role === 'kernel' ? boot.kernel : role === 'initrd' ? boot.initrd[Number(rest[0])] : undefined;
+    if (file === undefined || /^https?:/.test(file)) throw notFound('boot file');
+    if (boot.isoPath !== undefined) {
+      await serveIsoPath(request, response, boot, file.replace(/^\/+/, ''));
+      return;
+    }
+    const slash = file.lastIndexOf('/');
+    const opened = await directorySource(file.slice(0, slash) || '/', { linksLeaving: 'follow' }).open(
+      file.slice(slash + 1),
+      peerOf(request),
+    );
+    if (!opened) throw notFound(file);
+    await sendFile(request, response, opened, 'application/octet-stream');
+  }
+
+  async function iso(request: IncomingMessage, response: ServerResponse, [first = '', ...rest]: string[]) {
+    if (rest.length === 0 && first.endsWith('.iso')) {
+      const boot = bootNamed(first.slice(0, -'.iso'.length));
+      if (boot.isoPath === undefined) throw notFound('ISO');
+      const slash = boot.isoPath.lastIndexOf('/');
+      const file = await directorySource(boot.isoPath.slice(0, slash) || '/', { linksLeaving: 'follow' }).open(
+        boot.isoPath.slice(slash + 1),
+        peerOf(request),
+      );
+      if (!file) throw notFound(boot.isoPath);
+      await sendFile(request, response, file, 'application/x-iso9660-image');
+      return;
+    }
+    await serveIsoPath(request, response, bootNamed(first), rest.join('/'));
+  }
+
+  async function serveIsoPath(request: IncomingMessage, response: ServerResponse, boot: Boot, path: string) {
+    if (boot.isoPath === undefined) throw notFound('ISO');
+    const file: TreeFile | undefined = await isoSource(boot.isoPath, deps.isos).open(
+      normalisePath(`/${path}`),
+      peerOf(request),
+    );
+    if (!file) throw notFound(`${path} in ${boot.name}'s ISO`);
+    await sendFile(request, response, file, contentTypeOf(path));
+  }
+
+  const server: Server = createServer((request, response) => {
+    const started = process.hrtime.bigint();
+    route(request, response).then(
+      (kind) => {
+        requests.inc({ route: kind, status: String(response.statusCode) });
+        log.debug({ url: request.url, status: response.statusCode, ms: msSince(started) }, 'http');
+      },
+      (error: unknown) => {
+        const failure =
+          error instanceof HttpFailure
+            ? error
+            : error instanceof PathRefusedError
+              ? new HttpFailure(403, `refused: ${error.reason}`)
+              : new HttpFailure(500, 'internal error');
+        if (failure.status === 500) log.error({ err: error, url: request.url }, 'machine-facing request failed');
+        else if (failure.status === 403)
+          log.warn({ url: request.url, from: request.socket.remoteAddress }, failure.message);
+        requests.inc({ route: 'error', status: String(failure.status) });
+        if (response.headersSent) response.destroy();
+        else
+          sendText(
+            response,
+            'text/plain; charset=utf-8',
+            `${failure.message}\n`,
+            request.method ?? 'GET',
+            failure.status,
+          );
+      },
+    );
+  });
+  server.keepAliveTimeout = 5000;
+  const address = await listenHttp(server, config.http.listen, 'machine-facing HTTP server');
+  log.info({ listen: `${address.host}:${String(address.port)}`, baseUrl: deps.baseUrl }, 'http listening');
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpFailure(400, 'bad percent-encoding in the path');
+  }
+}
+
+function peerOf(request: IncomingMessage) {
+  return { address: request.socket.remoteAddress ?? '', port: request.socket.remotePort ?? 0 };
+}
+
+function msSince(started: bigint): number {
+  return Number((process.hrtime.bigint() - started) / 1000n) / 1000;
+}
+
+function sendText(response: ServerResponse, type: string, body: string, method: string, status = 200): void {
+  response.statusCode = status;
+  response.setHeader('Content-Type', type);
+  response.setHeader('Content-Length', String(Buffer.byteLength(body)));
+  // Rendered from the current state: a cache must never answer for us.
+  response.setHeader('Cache-Control', 'no-store');
+  response.end(method === 'HEAD' ? undefined : body);
+}
+
+async function readSmallBody(request: IncomingMessage, limit = 64 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpFailure(413, 'body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const contentTypes: Record<string, string> = {
+  ipxe: 'text/plain; charset=utf-8',
+  cfg: 'text/plain; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  iso: 'application/x-iso9660-image',
+  efi: 'application/efi',
+};
+
+function contentTypeOf(path: string): string {
+  const ext = path.slice(path.lastIndexOf('.') + 1).toLowerCase();
+  return contentTypes[ext] ?? 'application/octet-stream';
+}
