@@ -126,7 +126,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       isos,
       tree,
       subnets: subnetsFromConfig(config.dhcp),
-      baseUrl: httpBaseOf(config),
+      baseUrlFor: (port) => httpBaseOf(config, port),
       log: log.child({ subsystem: 'http' }),
       metrics,
     });
@@ -143,6 +143,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       store,
       view,
       commit,
+      httpBase: http.baseUrl,
       discovery,
       events,
       metrics,

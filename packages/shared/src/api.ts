@@ -262,7 +262,8 @@ export const routes = {
       mac: macSchema.optional(),
       type: z.enum(eventTypes).optional(),
     }),
-    response: z.object({ items: z.array(eventSchema), next: z.string().nullable() }),
+    // latest: the newest event's number, matching or not, so a follower can resume from it without a gap.
+    response: z.object({ items: z.array(eventSchema), next: z.string().nullable(), latest: z.number().int() }),
     status: 200,
   }),
 

@@ -53,7 +53,11 @@ export function createHandlers(inventory: Inventory, events: EventJournal | unde
       );
       const items = matching.slice(0, query.limit);
       const last = items.at(-1);
-      return Promise.resolve({ items, next: matching.length > items.length && last ? String(last.seq) : null });
+      return Promise.resolve({
+        items,
+        next: matching.length > items.length && last ? String(last.seq) : null,
+        latest: events?.latest() ?? 0,
+      });
     },
 
     getDefaults: () => defaults.get(),

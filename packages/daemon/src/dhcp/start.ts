@@ -18,15 +18,21 @@ export interface DhcpDeps {
   store: Store;
   view: StateView;
   commit: GroupCommit;
+  /** The machine-facing HTTP base URL (iPXE script URLs, HTTP Boot). */
+  httpBase: string;
   discovery: Discovery;
   events: EventJournal;
   metrics: Metrics;
   log: Logger;
 }
 
-/** The machine-facing HTTP base URL from config (DESIGN.md §5.7: never from a request). */
-export function httpBaseOf(config: Config): string {
-  const { host, port } = splitListen(config.http.listen);
+/**
+ * The machine-facing HTTP base URL from config (DESIGN.md §5.7: never from a request); with port 0 in the config
+ * (tests), the port actually bound.
+ */
+export function httpBaseOf(config: Config, boundPort?: number): string {
+  const { host, port: configured } = splitListen(config.http.listen);
+  const port = configured === 0 && boundPort !== undefined ? boundPort : configured;
   const address = host === '0.0.0.0' || host === '::' || host === '' ? config.address : host;
   return port === 80 ? `http://${address}` : `http://${address}:${port}`;
 }
@@ -69,7 +75,7 @@ export async function startDhcp(deps: DhcpDeps): Promise<RunningDhcpServer | und
       deployments,
       discovery: deps.discovery,
       events: deps.events,
-      httpBase: httpBaseOf(config),
+      httpBase: deps.httpBase,
     });
     log.info({ leases: leases.length, subnets: subnets.map((s) => s.name) }, 'dhcp leases loaded');
     return {

@@ -12,6 +12,8 @@ export interface EventJournal {
   /** Events after `afterSeq`, oldest first, from memory. */
   since(afterSeq: number, limit?: number): SmeltEvent[];
   subscribe(listener: (event: SmeltEvent) => void): () => void;
+  /** The newest event's number (0 before the first). */
+  latest(): number;
 }
 
 const keyOf = (seq: number): string => String(seq).padStart(12, '0');
@@ -51,6 +53,7 @@ export async function createEventJournal(
       const start = recent.findIndex((event) => event.seq > afterSeq);
       return start < 0 ? [] : recent.slice(start, start + limit);
     },
+    latest: () => seq,
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

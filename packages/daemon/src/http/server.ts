@@ -40,13 +40,15 @@ export interface HttpDeps {
   isos: IsoCache;
   tree: FileTree;
   subnets: readonly Subnet[];
-  baseUrl: string;
+  /** The base URL machines use, given the port actually bound (config may say port 0). */
+  baseUrlFor: (boundPort: number) => string;
   log: Logger;
   metrics: Metrics;
 }
 
 export interface RunningHttpServer {
   address: { host: string; port: number };
+  baseUrl: string;
   close(): Promise<void>;
 }
 
@@ -62,7 +64,9 @@ const notFound = (what: string) => new HttpFailure(404, `${what} not found`);
 
 export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer> {
   const { view, log, config } = deps;
-  const urls = machineUrls(deps.baseUrl);
+  // Set once the server is bound; no request is routed before that.
+  let baseUrl = '';
+  let urls = machineUrls(baseUrl);
   const requests = deps.metrics.counter(
     'smelt_http_requests_total',
     'Machine-facing HTTP requests, by route and status',
@@ -141,7 +145,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     const boot = view.boot(deployment.boot);
     if (!render || !boot) throw notFound(`answer file ${name}`);
     const context = buildRenderContext({
-      baseUrl: deps.baseUrl,
+      baseUrl,
       deployment,
       boot,
       machine: view.machine(mac),
@@ -261,9 +265,12 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
   });
   server.keepAliveTimeout = 5000;
   const address = await listenHttp(server, config.http.listen, 'machine-facing HTTP server');
-  log.info({ listen: `${address.host}:${String(address.port)}`, baseUrl: deps.baseUrl }, 'http listening');
+  baseUrl = deps.baseUrlFor(address.port);
+  urls = machineUrls(baseUrl);
+  log.info({ listen: `${address.host}:${String(address.port)}`, baseUrl }, 'http listening');
   return {
     address,
+    baseUrl,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {

@@ -42,8 +42,9 @@ export default class GetEvents extends BaseCommand {
     };
     page.items.forEach(print);
     const { followEvents } = await import('../../event-stream.ts');
-    // Resume after the last event printed, so nothing is shown twice.
-    const after = page.items.at(-1)?.seq ?? flags.after;
+    // Resume after the last event printed, or after the newest at the time of the list: nothing shown twice,
+    // nothing missed in between.
+    const after = page.items.at(-1)?.seq ?? Math.max(page.latest, flags.after ?? 0);
     await followEvents(await this.connection(flags), { mac, type: flags.type, after }, print);
   }
 }

@@ -1,0 +1,165 @@
+/**
+ * The machine-facing HTTP server's file serving, against the real smeltd with curl: a boot's files straight out
+ * of its ISO (by /<isoPrefix>/ and /iso/<boot>/), the whole ISO, the shared tree (HTTP Boot's ipxe.efi), with
+ * HEAD, single and multiple ranges, 416, ETag/If-None-Match, If-Range, and refusals of paths out of the tree.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { mkisofs, writeTree } from '../../packages/daemon/src/iso/testdata/xorriso.ts';
+import { run, runOk } from '../harness/process.ts';
+import { smeltctl } from '../harness/smeltctl.ts';
+import { removeDir, startSmeltd, tempDir, type RunningSmeltd } from '../harness/smeltd.ts';
+
+const dir = tempDir('smelt-http-files-');
+const kernel = randomBytes(300_000);
+const initrd = randomBytes(1_500_000);
+const tftpFile = randomBytes(5000);
+let daemon: RunningSmeltd | undefined;
+let base = '';
+
+function running(): RunningSmeltd {
+  if (!daemon) throw new Error('smeltd did not start');
+  return daemon;
+}
+
+/** curl with headers in the output: { status, headers, body } */
+let requestCount = 0;
+async function fetchRaw(path: string, ...args: string[]) {
+  // A new file each time: curl writes nothing (leaves an old file as it was) when there is no body.
+  const out = join(dir, `body-${String(++requestCount)}`);
+  writeFileSync(out, '');
+  const result = await run('curl', ['-sS', '-o', out, '-D', '-', ...args, `${base}${path}`]);
+  assert.equal(result.code, 0, result.stderr);
+  const blocks = result.stdout.trim().split(/\r\n\r\n/);
+  const head = blocks.at(-1) ?? '';
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = new Map(
+    lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+  );
+  return { status: Number(statusLine.split(' ')[1]), headers, body: readFileSync(out) };
+}
+
+before(async () => {
+  const source = join(dir, 'src');
+  await writeTree(source, { 'casper/vmlinuz': kernel, 'casper/initrd': initrd, 'README.TXT': 'hello\n' });
+  await mkisofs(source, join(dir, 'ubuntu.iso'), ['-R', '-J']);
+  mkdirSync(join(dir, 'files'));
+  writeFileSync(join(dir, 'files', 'extra.bin'), tftpFile);
+  daemon = await startSmeltd({ dataDir: join(dir, 'data'), config: { files: { dirs: [join(dir, 'files')] } } });
+  const address = running().http;
+  assert.ok(address);
+  base = `http://${address.host}:${String(address.port)}`;
+  const env = { SMELT_SERVER: running().url, SMELT_TOKEN: running().token, SMELTCTL_CONFIG: join(dir, 'ctl.json') };
+  const created = await smeltctl(
+    [
+      'create',
+      'boot',
+      '--name',
+      'ubuntu',
+      '--isoPath',
+      join(dir, 'ubuntu.iso'),
+      '--isoPrefix',
+      'ubuntu',
+      '--kernel',
+      'casper/vmlinuz',
+      '--initrd',
+      'casper/initrd',
+    ],
+    env,
+  );
+  assert.equal(created.code, 0, created.stderr);
+});
+after(async () => {
+  await daemon?.stop();
+  removeDir(dir);
+});
+
+test('files inside the ISO, by its prefix and by the boot name, and the whole ISO', async () => {
+  for (const path of ['/ubuntu/casper/vmlinuz', '/iso/ubuntu/casper/vmlinuz']) {
+    const { status, headers, body } = await fetchRaw(path);
+    assert.equal(status, 200, path);
+    assert.equal(headers.get('content-length'), String(kernel.length));
+    assert.ok(body.equals(kernel), `${path} is the file in the ISO`);
+  }
+  const whole = await fetchRaw('/iso/ubuntu.iso');
+  assert.equal(whole.status, 200);
+  assert.ok(whole.body.equals(readFileSync(join(dir, 'ubuntu.iso'))));
+  assert.equal((await fetchRaw('/ubuntu/casper/missing')).status, 404);
+  assert.equal((await fetchRaw('/iso/nosuchboot.iso')).status, 404);
+});
+
+test('HEAD, single ranges, suffix ranges, multiple ranges and 416', async () => {
+  const head = await fetchRaw('/ubuntu/casper/initrd', '-I');
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), String(initrd.length));
+  assert.equal(head.headers.get('accept-ranges'), 'bytes');
+
+  const middle = await fetchRaw('/ubuntu/casper/initrd', '-r', '1000-1999');
+  assert.equal(middle.status, 206);
+  assert.equal(middle.headers.get('content-range'), `bytes 1000-1999/${String(initrd.length)}`);
+  assert.ok(middle.body.equals(initrd.subarray(1000, 2000)));
+
+  const tail = await fetchRaw('/ubuntu/casper/initrd', '-H', 'Range: bytes=-10');
+  assert.ok(tail.body.equals(initrd.subarray(initrd.length - 10)));
+
+  const multi = await fetchRaw('/ubuntu/casper/initrd', '-r', '0-9,100-109');
+  assert.equal(multi.status, 206);
+  const boundary = /boundary=(\S+)/.exec(multi.headers.get('content-type') ?? '')?.[1];
+  assert.ok(boundary, multi.headers.get('content-type'));
+  assert.equal(Number(multi.headers.get('content-length')), multi.body.length);
+  const text = multi.body.toString('latin1');
+  assert.ok(text.includes(`Content-Range: bytes 0-9/${String(initrd.length)}`));
+  assert.ok(text.includes(initrd.subarray(100, 110).toString('latin1')));
+  assert.ok(text.endsWith(`--${boundary}--\r\n`));
+
+  const beyond = await fetchRaw('/ubuntu/casper/initrd', '-r', `${String(initrd.length + 5)}-`);
+  assert.equal(beyond.status, 416);
+  assert.equal(beyond.headers.get('content-range'), `bytes */${String(initrd.length)}`);
+});
+
+test('ETag and Last-Modified make conditional requests work', async () => {
+  const first = await fetchRaw('/ubuntu/casper/vmlinuz');
+  const etag = first.headers.get('etag');
+  assert.ok(etag?.startsWith('"'), 'an ETag');
+  assert.ok(first.headers.get('last-modified'));
+  const again = await fetchRaw('/ubuntu/casper/vmlinuz', '-H', `If-None-Match: ${etag ?? ''}`);
+  assert.equal(again.status, 304);
+  assert.equal(again.body.length, 0);
+  const ifRangeOk = await fetchRaw('/ubuntu/casper/vmlinuz', '-r', '0-3', '-H', `If-Range: ${etag ?? ''}`);
+  assert.equal(ifRangeOk.status, 206);
+  const ifRangeStale = await fetchRaw('/ubuntu/casper/vmlinuz', '-r', '0-3', '-H', 'If-Range: "stale"');
+  assert.equal(ifRangeStale.status, 200, 'a stale If-Range gets the whole file');
+});
+
+test('the shared tree: configured directories and ipxe.dir; paths out of it are refused', async () => {
+  const extra = await fetchRaw('/extra.bin');
+  assert.equal(extra.status, 200);
+  assert.ok(extra.body.equals(tftpFile));
+  const efi = await fetchRaw('/ipxe.efi', '-I');
+  assert.equal(efi.status, 200, 'Debian links /usr/lib/ipxe/ipxe.efi to /boot; it is served');
+  const traversal = await runOk('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--path-as-is',
+    `${base}/../../etc/passwd`,
+  ]);
+  assert.ok(traversal === '403' || traversal === '404', traversal);
+  const encoded = await runOk('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--path-as-is',
+    `${base}/%2e%2e/%2e%2e/etc/passwd`,
+  ]);
+  assert.ok(encoded === '403' || encoded === '404', encoded);
+  const post = await runOk('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `${base}/extra.bin`]);
+  assert.equal(post, '405');
+});

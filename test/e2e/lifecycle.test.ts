@@ -1,0 +1,191 @@
+/**
+ * The machine lifecycle end to end, driven only through the real smeltctl, with curl as the machine: a free
+ * machine is held by its iPXE script, `smeltctl deploy` turns the same URL into the installer, the installer's
+ * phone-home (token from the script) makes it deployed, and its next boot is told to boot the local disk;
+ * release, reinstall, a wrong token, events and --watch along the way.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { smeltctlBin } from '../harness/paths.ts';
+import { runOk } from '../harness/process.ts';
+import { smeltctl } from '../harness/smeltctl.ts';
+import { removeDir, startSmeltd, tempDir, type RunningSmeltd } from '../harness/smeltd.ts';
+
+const dir = tempDir('smelt-lifecycle-');
+const mac = '52:54:00:5e:00:01';
+const script = () => `http://${http().host}:${String(http().port)}/boot/52-54-00-5e-00-01.ipxe`;
+let daemon: RunningSmeltd | undefined;
+let env: Record<string, string> = {};
+
+function running(): RunningSmeltd {
+  if (!daemon) throw new Error('smeltd did not start');
+  return daemon;
+}
+function http(): { host: string; port: number } {
+  const address = running().http;
+  if (!address) throw new Error('no "http listening" line');
+  return address;
+}
+
+async function ok(args: string[]): Promise<string> {
+  const result = await smeltctl(args, env);
+  assert.equal(result.code, 0, `smeltctl ${args.join(' ')} exited ${String(result.code)}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** What the machine's firmware would fetch: curl, like iPXE, with no token. */
+async function curl(url: string, ...args: string[]): Promise<string> {
+  return runOk('curl', ['-sS', '--fail-with-body', ...args, url]);
+}
+
+before(async () => {
+  writeFileSync(join(dir, 'vmlinuz'), 'kernel image bytes');
+  writeFileSync(join(dir, 'initrd.gz'), 'initrd image bytes');
+  daemon = await startSmeltd({ dataDir: join(dir, 'data'), config: { lifecycle: { pollSeconds: 3 } } });
+  env = { SMELT_SERVER: running().url, SMELT_TOKEN: running().token, SMELTCTL_CONFIG: join(dir, 'ctl.json') };
+  await ok([
+    'create',
+    'boot',
+    '--name',
+    'debian12',
+    '--kernel',
+    join(dir, 'vmlinuz'),
+    '--initrd',
+    join(dir, 'initrd.gz'),
+    '--cmdline',
+    'console=ttyS0',
+  ]);
+});
+after(async () => {
+  await daemon?.stop();
+  removeDir(dir);
+});
+
+test('free → held → deploy → installer → phone-home → local disk → reinstall → release', async () => {
+  // An unknown machine is held: the script polls itself every pollSeconds.
+  const held = await curl(script());
+  assert.match(held, /^#!ipxe\n/);
+  assert.match(held, /is free; it boots as soon as it is deployed/);
+  assert.match(held, /sleep 3\nchain --replace --autofree http:\/\/127\.0\.0\.1:\d+\/boot\/52-54-00-5e-00-01\.ipxe/);
+
+  // A watcher started now sees the transitions as they happen.
+  const watcher = spawn(smeltctlBin, ['get', 'events', '--watch', '--MAC', mac], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let watched = '';
+  watcher.stdout.on('data', (chunk: Buffer) => (watched += chunk.toString()));
+
+  try {
+    const deployed = await ok([
+      'deploy',
+      '--MAC',
+      mac,
+      '--boot',
+      'debian12',
+      '--deploymentType',
+      'preseed',
+      '--hostname',
+      'web1',
+      '--address',
+      '10.0.0.50',
+    ]);
+    assert.match(deployed, /52:54:00:5e:00:01 deployed as "web1"/);
+
+    // The same URL now installs: kernel and initrd from the daemon, the answer file and phone-home carry a token.
+    const installer = await curl(script());
+    const kernelUrl = /^kernel (\S+)/m.exec(installer)?.[1];
+    const initrdUrl = /^initrd (\S+)/m.exec(installer)?.[1];
+    const answerUrl = / url=(\S+)/.exec(installer)?.[1];
+    assert.ok(kernelUrl && initrdUrl && answerUrl, installer);
+    assert.match(installer, / initrd=initrd\.gz console=ttyS0 auto=true priority=critical /);
+    assert.equal(await curl(kernelUrl), 'kernel image bytes');
+    assert.equal(await curl(initrdUrl, '-r', '7-11'), 'image');
+    const token = /\/answers\/52-54-00-5e-00-01\/([^/]+)\/preseed\.cfg$/.exec(answerUrl)?.[1];
+    assert.ok(token, answerUrl);
+    const base = `http://${http().host}:${String(http().port)}`;
+
+    // A wrong token is refused and changes nothing.
+    const wrong = await runOk('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'POST',
+      `${base}/hooks/52-54-00-5e-00-01/not-the-token/installed`,
+    ]);
+    assert.equal(wrong, '403');
+    assert.match(await ok(['get', 'machines', mac]), /provisioning/);
+
+    // The installer phones home: deployed; a second phone-home is harmless.
+    assert.equal(await curl(`${base}/hooks/52-54-00-5e-00-01/${token}/installed`, '-X', 'POST'), 'deployed\n');
+    assert.equal(await curl(`${base}/hooks/52-54-00-5e-00-01/${token}/installed`, '-X', 'POST'), 'deployed\n');
+    assert.match(await ok(['get', 'deployments', 'web1']), /deployed/);
+
+    // Every later boot: the local disk, never the installer again.
+    const local = await curl(script());
+    assert.match(local, /booting from the local disk/);
+    assert.match(local, /iseq \$\{platform\} efi && exit \|\|\nsanboot --no-describe --drive 0x80 \|\| exit/);
+
+    // Reinstall: provisioning again with a new token; the old one no longer reports.
+    assert.match(await ok(['reinstall', mac]), /provisioning/);
+    const again = await curl(script());
+    const newToken = /\/answers\/52-54-00-5e-00-01\/([^/]+)\/preseed\.cfg/.exec(again)?.[1];
+    assert.ok(newToken && newToken !== token, 'the token changes on reinstall');
+    const stale = await runOk('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'POST',
+      `${base}/hooks/52-54-00-5e-00-01/${token}/installed`,
+    ]);
+    assert.equal(stale, '403');
+    // A failure report: failed, and the machine is held rather than reinstalled in a loop.
+    assert.equal(
+      await curl(`${base}/hooks/52-54-00-5e-00-01/${newToken}/failed`, '-X', 'POST', '--data', 'disk not found'),
+      'failed\n',
+    );
+    assert.match(await curl(script()), /installation of this machine \(52:54:00:5e:00:01\) failed/);
+
+    // Release: the deployment is gone and the machine is free (held) again.
+    assert.match(await ok(['release', mac]), /released; it is free/);
+    assert.match(await curl(script()), /is free/);
+    const releaseAgain = await smeltctl(['release', mac], env);
+    assert.equal(releaseAgain.code, 4, 'releasing a free machine is a conflict');
+    assert.match(releaseAgain.stderr, /is free: nothing to release/);
+
+    // The history, in order, through get events.
+    const events = JSON.parse(await ok(['get', 'events', '--MAC', mac, '-o', 'json'])) as {
+      type: string;
+      message: string;
+    }[];
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['deployment.created', 'machine.installed', 'machine.reinstalling', 'machine.failed', 'machine.released'],
+    );
+    assert.match(events[3]?.message ?? '', /disk not found/);
+    const deadline = Date.now() + 10_000;
+    while (!watched.includes('machine.released') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const watchedTypes = watched
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t')[1]);
+    assert.deepEqual(watchedTypes, [
+      'deployment.created',
+      'machine.installed',
+      'machine.reinstalling',
+      'machine.failed',
+      'machine.released',
+    ]);
+  } finally {
+    watcher.kill('SIGTERM');
+  }
+});
