@@ -539,6 +539,8 @@ describe('listen failures', () => {
         address: '127.0.0.1',
         dataDir: join(dir, 'data'),
         api: { listen: '127.0.0.1:0' },
+        http: { listen: '127.0.0.1:0' },
+        dhcp: { mode: 'off' },
         tftp: { listen: tftpListen },
         ipxe: { dir: join(root, 'no-ipxe') },
       }),

@@ -20,6 +20,9 @@ import { createEventJournal } from './events/journal.ts';
 import { createGroupCommit } from './store/group-commit.ts';
 import { createStateView } from './view/state-view.ts';
 import { treeFromConfig } from './tree/from-config.ts';
+import { bootSource } from './tree/boot-source.ts';
+import { renderedSource } from './tree/rendered-source.ts';
+import { createBootDecider } from './boot/decider.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
@@ -99,8 +102,33 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     throw error;
   }
 
-  // One tree for TFTP and machine-facing HTTP (DESIGN.md §6).
-  const tree = treeFromConfig(config, log.child({ subsystem: 'tree' }));
+  // One boot policy and one tree for HTTP and TFTP (DESIGN.md §6). The base URL is final once HTTP is bound.
+  let baseUrl = httpBaseOf(config);
+  const decide = createBootDecider(view, config.lifecycle, () => baseUrl);
+  const tree = treeFromConfig(config, log.child({ subsystem: 'tree' }), [
+    bootSource(view, isos),
+    renderedSource(decide, () => baseUrl),
+  ]);
+  let http: RunningHttpServer;
+  try {
+    http = await startHttpServer({
+      config,
+      view,
+      inventory,
+      tree,
+      decide,
+      subnets: subnetsFromConfig(config.dhcp),
+      baseUrlFor: (port) => httpBaseOf(config, port),
+      log: log.child({ subsystem: 'http' }),
+      metrics,
+    });
+    baseUrl = http.baseUrl;
+  } catch (error) {
+    await closeApi();
+    await closeState();
+    throw error;
+  }
+
   let tftp: RunningTftpServer;
   try {
     tftp = await startTftpServer({
@@ -111,30 +139,11 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       mtuFor: interfaceMtuLookup(),
     });
   } catch (error) {
-    await closeApi();
+    await Promise.all([http.close(), closeApi()]);
     await closeState();
     throw listenError(config.tftp.listen, 'TFTP server', error);
   }
   // The TFTP server logs its own "tftp listening" line, with the addresses it bound.
-
-  let http: RunningHttpServer;
-  try {
-    http = await startHttpServer({
-      config,
-      view,
-      inventory,
-      isos,
-      tree,
-      subnets: subnetsFromConfig(config.dhcp),
-      baseUrlFor: (port) => httpBaseOf(config, port),
-      log: log.child({ subsystem: 'http' }),
-      metrics,
-    });
-  } catch (error) {
-    await Promise.all([tftp.close(), closeApi()]);
-    await closeState();
-    throw error;
-  }
 
   let dhcp: RunningDhcpServer | undefined;
   try {

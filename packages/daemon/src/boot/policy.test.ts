@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Boot } from '@smelt/shared/boot';
 import type { Deployment, DeploymentState } from '@smelt/shared/deployment';
+import { renderGrub } from '../render/grub.ts';
 import { renderIpxe, ScriptValueError } from '../render/ipxe.ts';
+import { renderPxelinux } from '../render/pxelinux.ts';
 import { decideBoot, type PolicyInput } from './policy.ts';
 import { machineUrls } from './urls.ts';
 
@@ -67,9 +69,9 @@ function input(over: Partial<PolicyInput> & { state?: DeploymentState; type?: De
   };
 }
 
-/** Compares with testdata/<name>.ipxe; UPDATE_GOLDEN=1 rewrites the file instead. */
+/** Compares with testdata/<name> (.ipxe unless named); UPDATE_GOLDEN=1 rewrites the file instead. */
 function golden(name: string, script: string): void {
-  const path = join(testdata, `${name}.ipxe`);
+  const path = join(testdata, name.includes('.') ? name : `${name}.ipxe`);
   if (process.env.UPDATE_GOLDEN === '1') writeFileSync(path, script);
   assert.equal(script, readFileSync(path, 'utf8'), `${name}.ipxe (UPDATE_GOLDEN=1 to accept a deliberate change)`);
 }
@@ -136,6 +138,25 @@ describe('boot policy and iPXE scripts', () => {
       () =>
         renderIpxe(decideBoot(input({ state: 'provisioning', boot: { ...urlBoot, kernel: 'http://x/$(reboot)' } }))),
       ScriptValueError,
+    );
+  });
+
+  test('PXELINUX and GRUB configs: the same decisions, our files by TFTP path from the tree', () => {
+    const base = 'http://10.0.0.2';
+    const install = decideBoot(input({ state: 'provisioning', boot: fileBoot, type: 'preseed' }));
+    golden('install-preseed-files.pxelinux', renderPxelinux(install, base));
+    golden('install-autoinstall-iso.grub', renderGrub(decideBoot(input({ state: 'provisioning' })), base));
+    golden('local.pxelinux', renderPxelinux(decideBoot(input({ state: 'deployed' })), base));
+    golden('local.grub', renderGrub(decideBoot(input({ state: 'deployed' })), base));
+    golden('hold-free.pxelinux', renderPxelinux(decideBoot(input({})), base));
+    golden('hold-free.grub', renderGrub(decideBoot(input({})), base));
+    const plain = { ...urlBoot, kernel: 'http://mirror.example:8080/k', initrd: ['http://mirror.example:8080/i'] };
+    const external = renderGrub(decideBoot(input({ state: 'provisioning', boot: plain })), base);
+    assert.match(external, /linux '\(http,mirror\.example:8080\)\/k'/);
+    assert.throws(
+      () => renderGrub(decideBoot(input({ state: 'provisioning', boot: urlBoot })), base),
+      ScriptValueError,
+      'GRUB has no https',
     );
   });
 });

@@ -76,8 +76,12 @@ function intValue(value: number): Buffer {
   return buffer;
 }
 
-/** Opens 0.0.0.0:port bound to `device` with SO_REUSEADDR and SO_BROADCAST, as a dgram socket. */
-export function openDeviceSocket(device: string, port: number): Promise<Socket> {
+/**
+ * Opens ADDRESS:port (0.0.0.0 unless given) bound to `device` with SO_REUSEADDR and SO_BROADCAST, as a dgram
+ * socket. Bound to 255.255.255.255 it receives only limited broadcasts, and sends with the device's address as
+ * source (Linux inet_bind: a broadcast bind leaves the source address to routing).
+ */
+export function openDeviceSocket(device: string, port: number, bindAddress = '0.0.0.0'): Promise<Socket> {
   const c = loadLibc();
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail(c, 'socket()', undefined);
@@ -91,7 +95,13 @@ export function openDeviceSocket(device: string, port: number): Promise<Socket> 
   const address = Buffer.alloc(SOCKADDR_IN_SIZE);
   address.writeUInt16LE(AF_INET, 0);
   address.writeUInt16BE(port, 2);
-  if (c.bind(fd, address, SOCKADDR_IN_SIZE) !== 0) fail(c, `bind 0.0.0.0:${port} on ${device}`, fd);
+  const octets = bindAddress.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) {
+    c.close(fd);
+    throw new DeviceSocketError(`not an IPv4 address: ${bindAddress}`, 'EINVAL');
+  }
+  Buffer.from(octets).copy(address, 4);
+  if (c.bind(fd, address, SOCKADDR_IN_SIZE) !== 0) fail(c, `bind ${bindAddress}:${port} on ${device}`, fd);
   const socket = createSocket({ type: 'udp4' });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);

@@ -1,4 +1,5 @@
 import { leaseSchema, type Lease } from '@smelt/shared/lease';
+import { hostnameSchema } from '@smelt/shared/net';
 import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
 import type { Logger } from 'pino';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -12,7 +13,10 @@ export function toRecord(entry: LeaseEntry, reservations: Reservations): Lease {
     mac: entry.mac,
     state: entry.state,
     reserved: reservations.macFor(entry.address) === entry.mac,
-    ...(entry.hostname !== undefined && { hostname: entry.hostname }),
+    // A client's option 12 is free text ("My_Laptop 2", "ESP_1A2B3C"); only a valid host name is kept, so a
+    // cosmetic field can never make the lease row unreadable.
+    ...(entry.hostname !== undefined &&
+      hostnameSchema.safeParse(entry.hostname).success && { hostname: entry.hostname }),
     grantedAt: new Date(entry.grantedAt).toISOString(),
     expiresAt: new Date(entry.expiresAt).toISOString(),
   };
@@ -35,7 +39,11 @@ function fromRecord(lease: Lease): LeaseEntry | undefined {
 export async function loadLeases(store: Store, log: Logger): Promise<LeaseEntry[]> {
   const entries: LeaseEntry[] = [];
   for (const row of await store.list('leases')) {
-    const parsed = leaseSchema.safeParse(row.value);
+    // Rows written before host names were checked may carry one that does not parse: keep the lease without it.
+    const value = row.value as Record<string, unknown> | null;
+    const parsed = leaseSchema.safeParse(
+      leaseSchema.safeParse(value).success || typeof value !== 'object' ? value : { ...value, hostname: undefined },
+    );
     const entry = parsed.success ? fromRecord(parsed.data) : undefined;
     if (entry) entries.push(entry);
     else log.warn({ key: row.key }, 'ignoring a stored lease that does not parse');

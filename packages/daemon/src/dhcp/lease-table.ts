@@ -84,9 +84,25 @@ export function createLeaseTable(subnets: readonly Subnet[], options: LeaseTable
     }
   }
 
-  /** The client's entry in this subnet, if any (a client that moved subnets keeps one per subnet). */
+  /**
+   * The client's current entry in this subnet (a client that moved subnets keeps one per subnet): its unexpired
+   * binding first, then an offer, then a released or expired one. A declined address is never "its" address:
+   * the client said someone else uses it (RFC 2131 §4.3.3).
+   */
   function entryOf(mac: string, subnet: Subnet): LeaseEntry | undefined {
-    return byMac.get(mac)?.find((e) => subnetContains(subnet, e.address));
+    const at = now();
+    let best: LeaseEntry | undefined;
+    let bestRank = 0;
+    for (const entry of byMac.get(mac) ?? []) {
+      if (entry.state === 'declined' || !subnetContains(subnet, entry.address)) continue;
+      const live = entry.expiresAt > at;
+      const rank = entry.state === 'bound' && live ? 3 : entry.state === 'offered' && live ? 2 : 1;
+      if (rank > bestRank) {
+        best = entry;
+        bestRank = rank;
+      }
+    }
+    return best;
   }
 
   function inPool(subnet: Subnet, address: number): boolean {
@@ -226,10 +242,14 @@ export function createLeaseTable(subnets: readonly Subnet[], options: LeaseTable
       return entry;
     },
 
-    /** DHCPDECLINE (§4.4.4): the address is in use by someone we do not know; keep it out of the pool. */
+    /**
+     * DHCPDECLINE (§4.3.3): the address we gave this client is in use by someone we do not know; keep it out of
+     * the pool. Only an address offered or bound to this very client can be declined, so a DECLINE cannot write
+     * arbitrary addresses into the store.
+     */
     decline(mac: string, address: number): LeaseEntry | undefined {
       const entry = byAddress.get(address);
-      if (entry && entry.mac !== mac) return undefined;
+      if (entry?.mac !== mac || (entry.state !== 'offered' && entry.state !== 'bound')) return undefined;
       return put({
         address,
         mac,

@@ -49,6 +49,9 @@ export function decideServer(input: ServerModeInput): Decision {
         return { kind: 'ignore', reason: 'other-server' };
       }
       const wanted = ours !== undefined ? requestedAddress(request) : (requestedAddress(request) ?? ciaddrOf(request));
+      // INIT-REBOOT from a client we have no record of: RFC 2131 §4.3.2 says remain silent. Smelt is authoritative
+      // for its subnets (it is configured as their server), so it ACKs an address that is free for the client and
+      // NAKs one that is not, as dnsmasq and Kea do when authoritative; a restarted client then keeps its address.
       const address = numeric(wanted);
       if (address === undefined) return { kind: 'ignore', reason: 'incomplete-request' };
       if (!subnet) return { kind: 'ignore', reason: 'no-subnet' };

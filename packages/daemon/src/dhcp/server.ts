@@ -105,10 +105,8 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
     for (const name of names) {
       const addresses = addressesOf(name);
       if (addresses.length === 0) log.warn({ interface: name }, 'interface has no IPv4 address; using address');
-      const roles: [Listener['role'], number][] = [['dhcp', dhcp.port]];
-      if (dhcp.mode === 'proxy') roles.push(['pxe', dhcp.proxyPort]);
-      for (const [role, port] of roles) {
-        const socket = await openSocket(name, port);
+      for (const [role, port, address] of socketsFor(addresses)) {
+        const socket = await openSocket(name, port, address);
         const listener: Listener = { name, addresses, socket, role };
         socket.on('message', (message, rinfo) => {
           onMessage(listener, message, rinfo);
@@ -123,6 +121,22 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   } catch (error) {
     await closeAll();
     throw error;
+  }
+
+  /**
+   * Server mode: 0.0.0.0:67 on the device (broadcasts and unicasts: renewals, relays). Proxy mode shares the
+   * segment, often the host, with the site's DHCP server, and Linux gives a unicast datagram to only one of the
+   * sockets sharing a port: so it takes broadcasts on 255.255.255.255:67 (it still sends from there, the source
+   * address chosen by the device) and unicasts only on `address`:67 (relays), never the site server's renewals;
+   * plus 0.0.0.0:4011 for PXE boot-server requests.
+   */
+  function socketsFor(addresses: readonly string[]): [Listener['role'], number, string][] {
+    if (dhcp.mode !== 'proxy') return [['dhcp', dhcp.port, '0.0.0.0']];
+    return [
+      ['dhcp', dhcp.port, '255.255.255.255'],
+      ...(addresses.includes(config.address) ? [['dhcp', dhcp.port, config.address] as ['dhcp', number, string]] : []),
+      ['pxe', dhcp.proxyPort, '0.0.0.0'],
+    ];
   }
 
   function onMessage(listener: Listener, message: Buffer, rinfo: RemoteInfo): void {
@@ -294,9 +308,13 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
     return undefined;
   }
 
-  /** Our address as this client should see it: the receiving interface's address on its subnet, else address. */
+  /**
+   * Our address as this client should see it: `address` when it is on the receiving interface (an interface may
+   * carry other addresses too: a router's, or another DHCP server's), else the interface's address in the
+   * client's subnet, else its first. A relayed request reached `address`.
+   */
   function serverFacts(packet: DhcpPacket, listener: Listener, subnet: Subnet | undefined): ServerFacts {
-    if (packet.giaddr === '0.0.0.0') {
+    if (packet.giaddr === '0.0.0.0' && !listener.addresses.includes(config.address)) {
       const local =
         listener.addresses.find((a) => subnet && findSubnet([subnet], ipv4ToNumber(a) ?? 0)) ?? listener.addresses[0];
       if (local !== undefined) return { serverId: local, nextServer: local };
@@ -339,7 +357,7 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   }
 
   const leasesGauge = metrics.gauge('smelt_dhcp_leases', 'Addresses per subnet and state');
-  const gaugeTimer = setInterval(() => {
+  const updateGauges = () => {
     for (const subnet of subnets) {
       const stats = table.stats(subnet);
       leasesGauge.set(stats.bound, { subnet: subnet.name, state: 'bound' });
@@ -347,7 +365,9 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       leasesGauge.set(stats.declined, { subnet: subnet.name, state: 'declined' });
       leasesGauge.set(stats.pool, { subnet: subnet.name, state: 'pool' });
     }
-  }, 5000);
+  };
+  updateGauges();
+  const gaugeTimer = setInterval(updateGauges, 5000);
   gaugeTimer.unref();
 
   const interfaces = [...new Map(listeners.map((l) => [l.name, { name: l.name, addresses: l.addresses }])).values()];
@@ -361,16 +381,16 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   };
 }
 
-async function openSocket(name: string, port: number): Promise<Socket> {
+async function openSocket(name: string, port: number, address: string): Promise<Socket> {
   try {
-    return await openDeviceSocket(name, port);
+    return await openDeviceSocket(name, port, address);
   } catch (error) {
     if (error instanceof DeviceSocketError) {
       const why =
         error.code === 'ENODEV'
           ? `there is no interface "${name}"`
           : `${explainBindError(error.code, port)} (${error.message})`;
-      throw new ListenError(`cannot listen on ${name} port ${port} for the DHCP server: ${why}`);
+      throw new ListenError(`cannot listen on ${name} ${address}:${port} for the DHCP server: ${why}`);
     }
     throw error;
   }

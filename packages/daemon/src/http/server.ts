@@ -1,23 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Boot } from '@smelt/shared/boot';
 import { tryParseMac } from '@smelt/shared/mac';
 import type { Logger } from 'pino';
-import { decideBoot } from '../boot/policy.ts';
+import type { BootDecider } from '../boot/decider.ts';
 import { machineUrls } from '../boot/urls.ts';
 import type { Config } from '../config/schema.ts';
 import type { Subnet } from '../dhcp/subnets.ts';
 import { SmeltError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
-import type { IsoCache } from '../iso/cache.ts';
-import { isoSource } from '../iso/source.ts';
 import { listenHttp } from '../listen.ts';
 import type { Metrics } from '../metrics.ts';
 import { answerFiles } from '../render/answers.ts';
 import { buildRenderContext } from '../render/build-context.ts';
 import { renderIpxe, ScriptValueError } from '../render/ipxe.ts';
-import { directorySource } from '../tree/directory.ts';
 import { normalisePath } from '../tree/mounts.ts';
-import { PathRefusedError, type FileTree, type TreeFile } from '../tree/tree.ts';
+import { PathRefusedError, type FileTree } from '../tree/tree.ts';
 import type { StateView } from '../view/state-view.ts';
 import { sendFile } from './send-file.ts';
 
@@ -29,16 +25,16 @@ import { sendFile } from './send-file.ts';
  *   GET  /boot/<mac>.ipxe                        the script for the machine's current state
  *   GET  /answers/<mac>/<token>/<file>           preseed.cfg, ks.cfg, user-data, meta-data, vendor-data
  *   POST /hooks/<mac>/<token>/installed|failed   phone-home (GET too, for installers that only have wget)
- *   GET  /boots/<boot>/kernel/<name>, /boots/<boot>/initrd/<n>/<name>   a boot's local kernel and initrds
- *   GET  /iso/<boot>.iso, /iso/<boot>/<path>, /<isoPrefix>/<path>        a boot's ISO, whole or file by file
- *   GET  /<path>                                 the shared tree (files.dirs, ipxe.dir): HTTP Boot's ipxe.efi
+ *   GET  /<path>                                 the shared tree (tree/): boots' kernels and initrds
+ *        (/boots/...), ISOs whole and file by file (/iso/..., /<isoPrefix>/...), per-MAC PXELINUX and GRUB
+ *        configs, files.dirs, and ipxe.dir (HTTP Boot's ipxe.efi)
  */
 export interface HttpDeps {
   config: Config;
   view: StateView;
   inventory: Inventory;
-  isos: IsoCache;
   tree: FileTree;
+  decide: BootDecider;
   subnets: readonly Subnet[];
   /** The base URL machines use, given the port actually bound (config may say port 0). */
   baseUrlFor: (boundPort: number) => string;
@@ -91,19 +87,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
       answer(response, rest, method);
       return 'answer';
     }
-    if (first === 'boots' && rest.length >= 3) {
-      await bootFile(request, response, rest);
-      return 'boot-file';
-    }
-    if (first === 'iso' && rest.length >= 1) {
-      await iso(request, response, rest);
-      return 'iso';
-    }
-    const prefixed = first === undefined ? undefined : bootByIsoPrefix(first);
-    if (prefixed) {
-      await serveIsoPath(request, response, prefixed, rest.join('/'));
-      return 'iso';
-    }
+    // Everything else is the shared tree: boot files, ISO contents, configured directories, iPXE binaries.
     const path = normalisePath(url.pathname);
     const file = await deps.tree.resolve(path, peerOf(request));
     if (!file) throw notFound(url.pathname);
@@ -114,16 +98,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
   function script(response: ServerResponse, macText: string, method: string): void {
     const mac = tryParseMac(macText);
     if (!mac) throw new HttpFailure(400, `not a MAC address: ${macText}`);
-    const deployment = view.deployment(mac);
-    const spec = decideBoot({
-      mac,
-      deployment,
-      boot: deployment && view.boot(deployment.boot),
-      token: view.token(mac),
-      wipeBoot: config.lifecycle.wipeBoot === undefined ? undefined : view.boot(config.lifecycle.wipeBoot),
-      lifecycle: config.lifecycle,
-      urls,
-    });
+    const spec = deps.decide(mac);
     let body: string;
     try {
       body = renderIpxe(spec);
@@ -177,60 +152,6 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
       if (error instanceof SmeltError && error.code === 'conflict') throw new HttpFailure(409, error.message);
       throw error;
     }
-  }
-
-  function bootNamed(name: string | undefined): Boot {
-    const boot = name === undefined ? undefined : view.boot(name);
-    if (!boot) throw notFound(`boot ${name ?? ''}`);
-    return boot;
-  }
-
-  function bootByIsoPrefix(prefix: string): Boot | undefined {
-    for (const boot of view.boots()) if (boot.isoPrefix === prefix) return boot;
-    return undefined;
-  }
-
-  async function bootFile(request: IncomingMessage, response: ServerResponse, [name, role, ...rest]: string[]) {
-    const boot = bootNamed(name);
-    const file = role === 'kernel' ? boot.kernel : role === 'initrd' ? boot.initrd[Number(rest[0])] : undefined;
-    if (file === undefined || /^https?:/.test(file)) throw notFound('boot file');
-    if (boot.isoPath !== undefined) {
-      await serveIsoPath(request, response, boot, file.replace(/^\/+/, ''));
-      return;
-    }
-    const slash = file.lastIndexOf('/');
-    const opened = await directorySource(file.slice(0, slash) || '/', { linksLeaving: 'follow' }).open(
-      file.slice(slash + 1),
-      peerOf(request),
-    );
-    if (!opened) throw notFound(file);
-    await sendFile(request, response, opened, 'application/octet-stream');
-  }
-
-  async function iso(request: IncomingMessage, response: ServerResponse, [first = '', ...rest]: string[]) {
-    if (rest.length === 0 && first.endsWith('.iso')) {
-      const boot = bootNamed(first.slice(0, -'.iso'.length));
-      if (boot.isoPath === undefined) throw notFound('ISO');
-      const slash = boot.isoPath.lastIndexOf('/');
-      const file = await directorySource(boot.isoPath.slice(0, slash) || '/', { linksLeaving: 'follow' }).open(
-        boot.isoPath.slice(slash + 1),
-        peerOf(request),
-      );
-      if (!file) throw notFound(boot.isoPath);
-      await sendFile(request, response, file, 'application/x-iso9660-image');
-      return;
-    }
-    await serveIsoPath(request, response, bootNamed(first), rest.join('/'));
-  }
-
-  async function serveIsoPath(request: IncomingMessage, response: ServerResponse, boot: Boot, path: string) {
-    if (boot.isoPath === undefined) throw notFound('ISO');
-    const file: TreeFile | undefined = await isoSource(boot.isoPath, deps.isos).open(
-      normalisePath(`/${path}`),
-      peerOf(request),
-    );
-    if (!file) throw notFound(`${path} in ${boot.name}'s ISO`);
-    await sendFile(request, response, file, contentTypeOf(path));
   }
 
   const server: Server = createServer((request, response) => {

@@ -31,7 +31,7 @@ export type ScriptSpec =
 export class ScriptValueError extends Error {
   constructor(what: string, value: string) {
     super(
-      `${what} cannot go into an iPXE script: ${JSON.stringify(value)} (spaces, $, quotes and control characters are refused)`,
+      `${what} cannot go into a boot script: ${JSON.stringify(value)} (spaces, $, quotes and control characters are refused)`,
     );
     this.name = 'ScriptValueError';
   }

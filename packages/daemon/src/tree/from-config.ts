@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { directorySource } from './directory.ts';
 import { createFileTree, type Mount } from './mounts.ts';
-import type { FileTree } from './tree.ts';
+import type { FileTree, TreeSource } from './tree.ts';
 
 function isDirectory(path: string): boolean {
   try {
@@ -23,17 +23,19 @@ function isDirectory(path: string): boolean {
 export function treeFromConfig(
   config: { files: Config['files']; ipxe: Pick<Config['ipxe'], 'dir'> },
   log: Logger,
+  generated: readonly TreeSource[] = [],
 ): FileTree {
   const mounts: Mount[] = [];
-  for (const [setting, dir] of [
-    ...config.files.dirs.map((dir) => ['files.dirs', dir] as const),
-    ['ipxe.dir', config.ipxe.dir] as const,
-  ]) {
+  const directory = (setting: string, dir: string) => {
     if (!isDirectory(dir))
       log.warn({ [setting]: dir }, `${setting}: ${dir} is not a directory; nothing is served from it`);
     // The operator's directories keep their links inside; the iPXE package's links lead to /boot by design.
     const linksLeaving = setting === 'ipxe.dir' ? 'follow' : 'refuse';
     mounts.push({ prefix: '/', source: directorySource(dir, { linksLeaving }) });
-  }
+  };
+  for (const dir of config.files.dirs) directory('files.dirs', dir);
+  // Boot files and per-MAC configs come after the operator's own files (theirs win) and before the packaged iPXE.
+  for (const source of generated) mounts.push({ prefix: '/', source });
+  directory('ipxe.dir', config.ipxe.dir);
   return createFileTree(mounts, log);
 }
