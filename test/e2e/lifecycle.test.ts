@@ -104,6 +104,21 @@ test('free → held → deploy → installer → phone-home → local disk → r
     assert.match(installer, / initrd=initrd\.gz console=ttyS0 auto=true priority=critical /);
     assert.equal(await curl(kernelUrl), 'kernel image bytes');
     assert.equal(await curl(initrdUrl, '-r', '7-11'), 'image');
+    // Sites that chain to PXELINUX or GRUB get the same decision from the same tree, over TFTP.
+    const tftp = running().tftp;
+    assert.ok(tftp);
+    const tftpBase = `tftp://${tftp.host}:${String(tftp.port)}`;
+    const pxelinux = await curl(`${tftpBase}/pxelinux.cfg/01-52-54-00-5e-00-01`);
+    assert.match(pxelinux, /^\s+KERNEL \/boots\/debian12\/kernel\/vmlinuz$/m);
+    assert.match(
+      pxelinux,
+      /^\s+APPEND console=ttyS0 auto=true priority=critical url=http:\/\/127\.0\.0\.1:\d+\/answers\//m,
+    );
+    assert.equal(await curl(`${tftpBase}/boots/debian12/kernel/vmlinuz`), 'kernel image bytes');
+    assert.match(
+      await curl(`${tftpBase}/grub/grub.cfg-01-52-54-00-5e-00-01`),
+      /linux '\/boots\/debian12\/kernel\/vmlinuz'/,
+    );
     const token = /\/answers\/52-54-00-5e-00-01\/([^/]+)\/preseed\.cfg$/.exec(answerUrl)?.[1];
     assert.ok(token, answerUrl);
     const base = `http://${http().host}:${String(http().port)}`;
@@ -131,6 +146,7 @@ test('free → held → deploy → installer → phone-home → local disk → r
     const local = await curl(script());
     assert.match(local, /booting from the local disk/);
     assert.match(local, /iseq \$\{platform\} efi && exit \|\|\nsanboot --no-describe --drive 0x80 \|\| exit/);
+    assert.match(await curl(`${tftpBase}/pxelinux.cfg/01-52-54-00-5e-00-01`), /LOCALBOOT 0/);
 
     // Reinstall: provisioning again with a new token; the old one no longer reports.
     assert.match(await ok(['reinstall', mac]), /provisioning/);
