@@ -331,6 +331,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
     configPath,
     [
       'address: 10.0.0.2',
+      'interface: eth0',
       `dataDir: ${join(dir, 'data')}`,
       'api: { listen: "127.0.0.1:1111" }',
       'dhcp:',
@@ -370,6 +371,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
   const shown = parseYaml(result.stdout) as Record<string, unknown>;
   assert.deepEqual(shown, {
     address: '10.0.0.2', // file
+    interface: 'eth0', // file
     dataDir: join(dir, 'data'), // file
     api: { listen: '127.0.0.1:2222' }, // env over file
     http: { listen: '0.0.0.0:80' }, // default
@@ -386,12 +388,21 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
     files: { dirs: [] }, // default
     dhcp: {
       mode: 'server', // flag over env over file
+      interfaces: [],
+      port: 67,
+      proxyPort: 4011,
       subnet: '10.0.0.0/24', // flag
       pool: { start: '10.0.0.100', end: '10.0.0.199' }, // flags
       dns: ['10.0.0.53', '10.0.0.54'], // env list over file
+      ntp: [],
       leaseTime: 900, // flag over env over file, as a number
+      subnets: [],
+      rateLimit: 20,
+      offerTimeout: 60,
+      declineTimeout: 3600,
     },
-    ipxe: { dir: '/usr/lib/ipxe' },
+    ipxe: { dir: '/usr/lib/ipxe', bios: 'undionly.kpxe', efi64: 'ipxe.efi', arm64: 'arm64-efi/ipxe.efi' },
+    lifecycle: { unknown: 'hold', pollSeconds: 10, provisionTimeout: 7200 },
     store: { kind: 'sqlite' },
     log: { level: 'warn' }, // file
   });
