@@ -188,6 +188,9 @@ test('free → held → deploy → installer → phone-home → local disk → r
       ['deployment.created', 'machine.installed', 'machine.reinstalling', 'machine.failed', 'machine.released'],
     );
     assert.match(events[3]?.message ?? '', /disk not found/);
+    const described = await ok(['describe', 'machine', mac]);
+    assert.match(described, /Events:\n(.*\n)*.*deployment\.created: deployment "web1" created/);
+    assert.match(described, /machine\.failed: provisioning → failed: disk not found/);
     const deadline = Date.now() + 10_000;
     while (!watched.includes('machine.released') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const watchedTypes = watched

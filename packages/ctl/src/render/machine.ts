@@ -1,3 +1,4 @@
+import type { SmeltEvent } from '@smelt/shared/event';
 import type { Machine } from '@smelt/shared/machine';
 import { formatAge, formatTime } from './age.ts';
 import type { Section } from './fields.ts';
@@ -26,7 +27,7 @@ export function machineColumns(now: Date, wide: boolean): Column<Machine>[] {
   ];
 }
 
-export function describeMachine(machine: Machine, now: Date): Section[] {
+export function describeMachine(machine: Machine, now: Date, events: readonly SmeltEvent[] = []): Section[] {
   return [
     {
       fields: [
@@ -50,6 +51,16 @@ export function describeMachine(machine: Machine, now: Date): Section[] {
         { label: 'Relay', value: machine.relay },
         { label: 'Last lease', value: machine.lastLease },
       ],
+    },
+    {
+      title: 'Events',
+      fields:
+        events.length === 0
+          ? [{ label: 'None', value: undefined }]
+          : events.map((event) => ({
+              label: `${formatAge(event.time, now) ?? '?'} ago`,
+              value: `${event.type}: ${event.message}`,
+            })),
     },
   ];
 }

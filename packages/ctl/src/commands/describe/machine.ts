@@ -10,6 +10,13 @@ export default class DescribeMachine extends BaseCommand {
     const { args, flags } = await this.parse(DescribeMachine);
     const client = await this.client(flags);
     const machine = await client.call('getMachine', { params: { mac: args.mac } });
-    await this.printDetails(machine, () => describeMachine(machine, new Date()), flags.output);
+    // Its history: the most recent events of this machine, oldest first (the journal keeps a bounded window).
+    const events = await client.call('listEvents', { query: { mac: machine.mac, limit: 10_000 } });
+    const history = events.items.slice(-20);
+    await this.printDetails(
+      { ...machine, events: history },
+      () => describeMachine(machine, new Date(), history),
+      flags.output,
+    );
   }
 }
