@@ -35,6 +35,11 @@ TEST_PKGS=(
   isc-dhcp-client  # dhclient: DORA, renew and release against smeltd
   isc-dhcp-relay   # dhcrelay: a real relay agent between two test subnets
   dnsmasq-base     # dnsmasq: the site's own DHCP server beside smeltd in proxy mode
+  qemu-system-x86  # real firmware booting from smeltd: QEMU (software emulation; KVM cannot run these ROMs)
+  ipxe-qemu        # QEMU's NIC option ROMs (iPXE)
+  ovmf             # UEFI firmware for QEMU
+  busybox-static   # the guest's initramfs userland (udhcpc, wget) that phones home
+  cpio             # packs that initramfs
 )
 # BENCH_PKGS: what `pnpm bench` needs on top of TEST_PKGS (the reference servers, the 1 ms link). tftpd-hpa itself is
 # not here: it conflicts with atftpd as a package, so step 3 unpacks it into .tools/deb instead (BENCH_DEBS).
