@@ -19,6 +19,7 @@ const initrd = randomBytes(1_500_000);
 const tftpFile = randomBytes(5000);
 let daemon: RunningSmeltd | undefined;
 let base = '';
+let ctlEnv: Record<string, string> = {};
 
 function running(): RunningSmeltd {
   if (!daemon) throw new Error('smeltd did not start');
@@ -44,8 +45,13 @@ async function fetchRaw(path: string, ...args: string[]) {
 
 before(async () => {
   const source = join(dir, 'src');
-  await writeTree(source, { 'casper/vmlinuz': kernel, 'casper/initrd': initrd, 'README.TXT': 'hello\n' });
-  await mkisofs(source, join(dir, 'ubuntu.iso'), ['-R', '-J']);
+  await writeTree(source, {
+    'casper/vmlinuz': kernel,
+    'casper/initrd': initrd,
+    'README.TXT': 'hello\n',
+    'boot/eltorito.img': Buffer.alloc(2048, 0x90),
+  });
+  await mkisofs(source, join(dir, 'ubuntu.iso'), ['-R', '-J', '-b', 'boot/eltorito.img', '-no-emul-boot']);
   mkdirSync(join(dir, 'files'));
   writeFileSync(join(dir, 'files', 'extra.bin'), tftpFile);
   daemon = await startSmeltd({ dataDir: join(dir, 'data'), config: { files: { dirs: [join(dir, 'files')] } } });
@@ -53,6 +59,7 @@ before(async () => {
   assert.ok(address);
   base = `http://${address.host}:${String(address.port)}`;
   const env = { SMELT_SERVER: running().url, SMELT_TOKEN: running().token, SMELTCTL_CONFIG: join(dir, 'ctl.json') };
+  ctlEnv = env;
   const created = await smeltctl(
     [
       'create',
@@ -162,4 +169,21 @@ test('the shared tree: configured directories and ipxe.dir; paths out of it are 
   assert.ok(encoded === '403' || encoded === '404', encoded);
   const post = await runOk('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `${base}/extra.bin`]);
   assert.equal(post, '405');
+});
+
+test('describe boot: the ISO, its El Torito catalog and the URLs machines fetch', async () => {
+  const result = await smeltctl(['describe', 'boot', 'ubuntu'], ctlEnv);
+  assert.equal(result.code, 0, result.stderr);
+  // Four files of ours and the boot catalog xorriso adds.
+  assert.match(result.stdout, /Files:\s+5 in 3 directories/);
+  assert.match(result.stdout, /Boot catalog:\s+bios, none emulation: boot\/eltorito\.img/);
+  assert.match(result.stdout, new RegExp(`Kernel:\\s+${base.replaceAll('.', '\\.')}/ubuntu/casper/vmlinuz`));
+  assert.match(result.stdout, /Whole ISO:\s+http:\/\/127\.0\.0\.1:\d+\/iso\/ubuntu\.iso/);
+  const json = JSON.parse((await smeltctl(['describe', 'boot', 'ubuntu', '-o', 'json'], ctlEnv)).stdout) as {
+    details: { iso: { catalog: { platform: string; path: string }[] } };
+  };
+  assert.deepEqual(
+    json.details.iso.catalog.map((e) => [e.platform, e.path]),
+    [['bios', 'boot/eltorito.img']],
+  );
 });

@@ -74,9 +74,12 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     await isos.close();
     await store.close();
   };
+  // The machine-facing base URL; final once the HTTP server is bound (its port may come from the OS).
+  let baseUrl = httpBaseOf(config);
   const api = createApiApp({
     inventory,
     events,
+    machineBaseUrl: () => baseUrl,
     metrics,
     token,
     log: log.child({ subsystem: 'api' }),
@@ -102,8 +105,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     throw error;
   }
 
-  // One boot policy and one tree for HTTP and TFTP (DESIGN.md §6). The base URL is final once HTTP is bound.
-  let baseUrl = httpBaseOf(config);
+  // One boot policy and one tree for HTTP and TFTP (DESIGN.md §6).
   const decide = createBootDecider(view, config.lifecycle, () => baseUrl);
   const tree = treeFromConfig(config, log.child({ subsystem: 'tree' }), [
     bootSource(view, isos),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bootPatchSchema, bootSchema, bootSpecSchema, bootKinds } from './boot.ts';
+import { bootDetailsSchema, bootPatchSchema, bootSchema, bootSpecSchema, bootKinds } from './boot.ts';
 import { globalDefaultsSchema } from './defaults.ts';
 import {
   deploymentPatchSchema,
@@ -83,6 +83,15 @@ export const routes = {
     auth: true,
     params: nameParams,
     response: bootSchema,
+    status: 200,
+  }),
+  getBootDetails: route({
+    method: 'GET',
+    path: '/api/v1/boots/:name/details',
+    summary: "A boot's ISO (volume, file count, El Torito boot catalog) and the URLs machines fetch",
+    auth: true,
+    params: nameParams,
+    response: bootDetailsSchema,
     status: 200,
   }),
   createBoot: route({

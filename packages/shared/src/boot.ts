@@ -54,3 +54,29 @@ export const bootSchema = z
   .strictObject({ name: resourceNameSchema, ...bootFields, createdAt: timestampSchema, updatedAt: timestampSchema })
   .superRefine(checkBootCoherence);
 export type Boot = z.infer<typeof bootSchema>;
+
+/** What `describe boot` shows beyond the boot itself: its ISO, the ISO's El Torito catalog, the URLs machines use. */
+export const bootDetailsSchema = z.object({
+  iso: z
+    .object({
+      path: z.string(),
+      size: z.number(),
+      volumeId: z.string(),
+      names: z.string(),
+      files: z.number(),
+      directories: z.number(),
+      catalog: z.array(
+        z.object({
+          platform: z.string(),
+          emulation: z.string(),
+          bootable: z.boolean(),
+          path: z.string().optional(),
+          size: z.number().optional(),
+        }),
+      ),
+      problems: z.array(z.string()),
+    })
+    .optional(),
+  urls: z.object({ kernel: z.string().optional(), initrd: z.array(z.string()), iso: z.string().optional() }),
+});
+export type BootDetails = z.infer<typeof bootDetailsSchema>;

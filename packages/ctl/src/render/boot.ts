@@ -1,4 +1,4 @@
-import type { Boot } from '@smelt/shared/boot';
+import type { Boot, BootDetails } from '@smelt/shared/boot';
 import { formatAge, formatTime } from './age.ts';
 import type { Section } from './fields.ts';
 import type { Column } from './table.ts';
@@ -23,7 +23,8 @@ export function bootColumns(now: Date, wide: boolean): Column<Boot>[] {
   ];
 }
 
-export function describeBoot(boot: Boot, now: Date): Section[] {
+export function describeBoot(boot: Boot, now: Date, details?: BootDetails): Section[] {
+  const iso = details?.iso;
   return [
     {
       fields: [
@@ -49,5 +50,42 @@ export function describeBoot(boot: Boot, now: Date): Section[] {
         { label: 'Cmdline', value: boot.cmdline },
       ],
     },
+    ...(iso
+      ? [
+          {
+            title: 'ISO',
+            fields: [
+              { label: 'Volume', value: iso.volumeId },
+              { label: 'Size', value: `${(iso.size / 1024 / 1024).toFixed(1)} MiB` },
+              { label: 'Names from', value: iso.names },
+              { label: 'Files', value: `${String(iso.files)} in ${String(iso.directories)} directories` },
+              {
+                label: 'Boot catalog',
+                value:
+                  iso.catalog.length === 0
+                    ? 'none (not bootable as a CD)'
+                    : iso.catalog.map(
+                        (entry) =>
+                          `${entry.platform}${entry.bootable ? '' : ' (not bootable)'}, ${entry.emulation} emulation` +
+                          (entry.path === undefined ? '' : `: ${entry.path}`),
+                      ),
+              },
+              ...(iso.problems.length > 0 ? [{ label: 'Catalog problems', value: iso.problems }] : []),
+            ],
+          },
+        ]
+      : []),
+    ...(details
+      ? [
+          {
+            title: 'Machines fetch',
+            fields: [
+              { label: 'Kernel', value: details.urls.kernel },
+              { label: 'Initrd', value: details.urls.initrd },
+              ...(details.urls.iso === undefined ? [] : [{ label: 'Whole ISO', value: details.urls.iso }]),
+            ],
+          },
+        ]
+      : []),
   ];
 }

@@ -17,6 +17,8 @@ import type { EventJournal } from '../events/journal.ts';
 export interface ApiOptions {
   inventory: Inventory;
   events?: EventJournal;
+  /** The machine-facing base URL, for the URLs `describe boot` shows (known once HTTP is bound). */
+  machineBaseUrl?: () => string;
   metrics: Metrics;
   token: string;
   log: Logger;
@@ -45,7 +47,7 @@ export function createApiApp(options: ApiOptions): Koa {
   const app = new Koa();
   const router = new Router();
   const checkToken = createTokenCheck(options.token);
-  const handlers: Handlers = createHandlers(options.inventory, options.events);
+  const handlers: Handlers = createHandlers(options.inventory, options.events, options.machineBaseUrl ?? (() => ''));
   const special: Partial<Record<RouteId, () => unknown>> = {
     health: () => ({
       status: 'ok',

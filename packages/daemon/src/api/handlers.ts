@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { RouteDef, RouteId, RouteResponse, Routes } from '@smelt/shared/api';
 import type { Inventory } from '../inventory/inventory.ts';
 import type { EventJournal } from '../events/journal.ts';
+import { machineUrls } from '../boot/urls.ts';
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 export interface HandlerInput<R extends RouteDef> {
@@ -14,11 +15,28 @@ export type Handlers = {
 };
 
 /** Each API route's work, as a call into the inventory with already-validated input. */
-export function createHandlers(inventory: Inventory, events: EventJournal | undefined): Handlers {
+export function createHandlers(
+  inventory: Inventory,
+  events: EventJournal | undefined,
+  machineBaseUrl: () => string,
+): Handlers {
   const { boots, deployments, machines, defaults, leases } = inventory;
   return {
     listBoots: ({ query }) => boots.list(query),
     getBoot: ({ params }) => boots.get(params.name),
+    getBootDetails: async ({ params }) => {
+      const boot = await boots.get(params.name);
+      const urls = machineUrls(machineBaseUrl());
+      const iso = await boots.iso(params.name);
+      return {
+        ...(iso && { iso }),
+        urls: {
+          ...(boot.kernel !== undefined && { kernel: urls.bootFile(boot, boot.kernel, 'kernel') }),
+          initrd: boot.initrd.map((file, index) => urls.bootFile(boot, file, index)),
+          ...(boot.isoPath !== undefined && { iso: urls.iso(boot) }),
+        },
+      };
+    },
     createBoot: ({ body }) => boots.create(body),
     updateBoot: ({ params, body }) => boots.update(params.name, body),
     deleteBoot: ({ params }) => noContent(boots.delete(params.name)),

@@ -76,6 +76,34 @@ export function createBootInventory(ctx: InventoryContext) {
   return {
     get,
 
+    /** The boot's ISO as the reader sees it (volume, counts, El Torito catalog); undefined for a boot without. */
+    async iso(name: string) {
+      const boot = await get(name);
+      if (boot.isoPath === undefined) return undefined;
+      const isoPath = boot.isoPath;
+      try {
+        return await ctx.isos.with(isoPath, (iso) => ({
+          path: isoPath,
+          size: iso.size,
+          volumeId: iso.volumeId,
+          names: iso.names,
+          files: iso.counts.files,
+          directories: iso.counts.directories,
+          catalog: (iso.bootCatalog?.entries ?? []).map((entry) => ({
+            platform: entry.platform,
+            emulation: entry.emulation,
+            bootable: entry.bootable,
+            ...(entry.path !== undefined && { path: entry.path }),
+            ...(entry.size !== undefined && { size: entry.size }),
+          })),
+          problems: iso.bootCatalog?.problems ?? [],
+        }));
+      } catch (error) {
+        if (error instanceof IsoError) throw conflict(`the ISO of boot "${name}" cannot be read: ${error.message}`);
+        throw error;
+      }
+    },
+
     async list(query: { limit: number; cursor?: string | undefined; kind?: (typeof bootKinds)[number] | undefined }) {
       const boots = (await ctx.boots.all()).map((row) => row.value).filter((b) => !query.kind || b.kind === query.kind);
       return paginate(boots, (b) => b.name, query);

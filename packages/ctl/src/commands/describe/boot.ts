@@ -10,6 +10,7 @@ export default class DescribeBoot extends BaseCommand {
     const { args, flags } = await this.parse(DescribeBoot);
     const client = await this.client(flags);
     const boot = await client.call('getBoot', { params: { name: args.name } });
-    await this.printDetails(boot, () => describeBoot(boot, new Date()), flags.output);
+    const details = await client.call('getBootDetails', { params: { name: args.name } });
+    await this.printDetails({ ...boot, details }, () => describeBoot(boot, new Date(), details), flags.output);
   }
 }
