@@ -19,6 +19,7 @@ describe('problemFailure', () => {
       conflict: 4,
       payload_too_large: 2,
       unsupported_media_type: 2,
+      insufficient_storage: 1,
       internal: 1,
       unavailable: 1,
     };

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { Logger } from 'pino';
 import { createApiApp } from './api/app.ts';
+import { createIsoStore } from './api/iso-upload.ts';
 import type { Config } from './config/schema.ts';
 import { createInventory } from './inventory/inventory.ts';
 import { createIsoCache } from './iso/cache.ts';
@@ -79,6 +80,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   const api = createApiApp({
     inventory,
     events,
+    isos: createIsoStore(config.dataDir),
     machineBaseUrl: () => baseUrl,
     metrics,
     token,

@@ -13,6 +13,7 @@ export const problemCodes = {
   conflict: { status: 409, exitCode: 4, title: 'Conflicts with the current state' },
   payload_too_large: { status: 413, exitCode: 2, title: 'Request body too large' },
   unsupported_media_type: { status: 415, exitCode: 2, title: 'Request body must be application/json' },
+  insufficient_storage: { status: 507, exitCode: 1, title: 'Not enough disk space on the daemon' },
   internal: { status: 500, exitCode: 1, title: 'Internal server error' },
   unavailable: { status: 503, exitCode: 1, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: number; exitCode: number; title: string }>;

@@ -12,11 +12,13 @@ import { readJsonBody } from './body.ts';
 import { createHandlers, type Handlers } from './handlers.ts';
 import { writeProblem } from './problem.ts';
 import { streamEvents, wantsEventStream } from './event-stream.ts';
+import type { IsoStore } from './iso-upload.ts';
 import type { EventJournal } from '../events/journal.ts';
 
 export interface ApiOptions {
   inventory: Inventory;
   events?: EventJournal;
+  isos?: IsoStore;
   /** The machine-facing base URL, for the URLs `describe boot` shows (known once HTTP is bound). */
   machineBaseUrl?: () => string;
   metrics: Metrics;
@@ -100,6 +102,18 @@ export function createApiApp(options: ApiOptions): Koa {
       'api request',
     );
   });
+  // ISO uploads are raw bodies, streamed to disk: they bypass the JSON body reader.
+  if (options.isos) {
+    const isos = options.isos;
+    app.use(async (ctx, next) => {
+      if (!ctx.path.startsWith('/api/v1/isos')) {
+        await next();
+        return;
+      }
+      checkToken(ctx);
+      if (!(await isos.handle(ctx))) await next();
+    });
+  }
   // Server-Sent Events share the path of the JSON list; the Accept header chooses.
   app.use(async (ctx, next) => {
     if (!options.events || !wantsEventStream(ctx)) {

@@ -8,6 +8,7 @@ export default class CreateBoot extends BaseCommand {
   static override summary = 'Create a boot: what a machine boots and from where';
   static override examples = [
     '<%= config.bin %> create boot --name debian12 --kernel /srv/debian/linux --initrd /srv/debian/initrd.gz --flavour preseed',
+    '<%= config.bin %> create boot --name ubuntu --upload ./ubuntu-24.04-live-server-amd64.iso --isoPrefix ubuntu --kernel casper/vmlinuz --initrd casper/initrd --flavour autoinstall',
     '<%= config.bin %> create boot --name alma9 --isoPath /srv/iso/alma9.iso --isoPrefix alma9 --kernel images/pxeboot/vmlinuz --initrd images/pxeboot/initrd.img --flavour kickstart',
   ];
   static override flags = {
@@ -33,11 +34,18 @@ export default class CreateBoot extends BaseCommand {
       description: 'URL prefix the ISO contents are served under',
       aliases: ['isoprefix', 'iso-prefix'],
     }),
+    upload: Flags.string({
+      description: 'a local ISO to upload to the daemon (checksummed, with progress) and serve this boot from',
+      exclusive: ['isoPath'],
+    }),
     description: Flags.string({ description: 'free text for people' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(CreateBoot);
+    // With --upload, the daemon's path of the uploaded ISO stands in for --isoPath; the boot is checked (without
+    // the ISO path) before the upload, so a typo does not cost a long upload.
+    const uploadPath = flags.upload === undefined ? undefined : '/uploading.iso';
     const spec = validateFlags(
       bootSpecSchema,
       definedOnly({
@@ -47,13 +55,31 @@ export default class CreateBoot extends BaseCommand {
         kernel: flags.kernel,
         initrd: flags.initrd,
         cmdline: flags.cmdline,
-        isoPath: flags.isoPath,
+        isoPath: flags.isoPath ?? uploadPath,
         isoPrefix: flags.isoPrefix,
         description: flags.description,
       }),
     );
     const client = await this.client(flags);
-    const boot = await client.call('createBoot', { body: spec });
-    await this.printChange(boot, `boot "${boot.name}" created`, flags.output);
+    if (flags.upload === undefined) {
+      const boot = await client.call('createBoot', { body: spec });
+      await this.printChange(boot, `boot "${boot.name}" created`, flags.output);
+      return;
+    }
+    const { uploadIso, deleteIso } = await import('../../upload.ts');
+    const connection = await this.connection(flags);
+    const uploaded = await uploadIso(connection, spec.name, flags.upload);
+    try {
+      const boot = await client.call('createBoot', { body: { ...spec, isoPath: uploaded.path } });
+      await this.printChange(
+        boot,
+        `boot "${boot.name}" created from the uploaded ISO (sha256 ${uploaded.sha256})`,
+        flags.output,
+      );
+    } catch (error) {
+      // Nothing half-registered: an ISO no boot uses is removed again.
+      await deleteIso(connection, spec.name);
+      throw error;
+    }
   }
 }
