@@ -40,6 +40,10 @@ TEST_PKGS=(
   ovmf             # UEFI firmware for QEMU
   busybox-static   # the guest's initramfs userland (udhcpc, wget) that phones home
   cpio             # packs that initramfs
+  cloud-init         # `cloud-init schema` validates the rendered autoinstall user-data (never runs: see below)
+  python3-yaml       # PyYAML, the YAML 1.1 parser cloud-init reads user-data with
+  python3-jsonschema # checks the autoinstall section against Subiquity's schema
+  debconf            # debconf-set-selections --checkonly validates the rendered preseeds
 )
 # BENCH_PKGS: what `pnpm bench` needs on top of TEST_PKGS (the reference servers, the 1 ms link). tftpd-hpa itself is
 # not here: it conflicts with atftpd as a package, so step 3 unpacks it into .tools/deb instead (BENCH_DEBS).
@@ -194,6 +198,10 @@ else
     fi
     log "installing Debian packages: ${missing[*]} ..."
     export DEBIAN_FRONTEND=noninteractive
+    # cloud-init is installed only for its schema validator: keep its boot-time services from ever acting here.
+    if [[ " ${missing[*]} " == *" cloud-init "* ]]; then
+      mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
+    fi
     apt-get update -qq >&2 9>&- || die "apt-get update failed"
     apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >&2 9>&- ||
       die "apt-get install ${missing[*]} failed"

@@ -402,6 +402,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
       declineTimeout: 3600,
     },
     ipxe: { dir: '/usr/lib/ipxe', bios: 'undionly.kpxe', efi64: 'ipxe.efi', arm64: 'arm64-efi/ipxe.efi' },
+    templates: {},
     lifecycle: { unknown: 'hold', pollSeconds: 10, provisionTimeout: 7200 },
     store: { kind: 'sqlite' },
     log: { level: 'warn' }, // file

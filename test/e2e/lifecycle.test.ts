@@ -122,6 +122,22 @@ test('free → held → deploy → installer → phone-home → local disk → r
     const token = /\/answers\/52-54-00-5e-00-01\/([^/]+)\/preseed\.cfg$/.exec(answerUrl)?.[1];
     assert.ok(token, answerUrl);
     const base = `http://${http().host}:${String(http().port)}`;
+    // The answer file the installer fetches carries its phone-home; a wrong token gets nothing.
+    const preseed = await curl(answerUrl);
+    assert.match(preseed, /^d-i netcfg\/get_hostname string web1$/m);
+    assert.ok(
+      preseed.includes(`${base}/hooks/52-54-00-5e-00-01/${token}/installed`),
+      'the phone-home URL is in the preseed',
+    );
+    const noToken = await runOk('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      answerUrl.replace(token, 'guess'),
+    ]);
+    assert.equal(noToken, '404');
 
     // A wrong token is refused and changes nothing.
     const wrong = await runOk('curl', [
@@ -207,4 +223,17 @@ test('free → held → deploy → installer → phone-home → local disk → r
   } finally {
     watcher.kill('SIGTERM');
   }
+});
+
+test('an operator template that does not compile stops the daemon with its name and line (exit 2)', async () => {
+  const template = join(dir, 'broken.tmpl');
+  writeFileSync(template, 'd-i netcfg/get_hostname string {{ deployment.hostnme }}\n');
+  await assert.rejects(
+    startSmeltd({ dataDir: join(dir, 'data-broken'), config: { templates: { 'preseed.cfg': template } } }),
+    (error: Error) => {
+      assert.match(error.message, /exited 2/);
+      assert.match(error.message, /broken\.tmpl line 1: .*deployment\.hostnme/);
+      return true;
+    },
+  );
 });

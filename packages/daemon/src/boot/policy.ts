@@ -82,7 +82,16 @@ function flavourArgs(input: PolicyInput, boot: Boot, deployment: Deployment, tok
   switch (deployment.type ?? boot.flavour) {
     case 'preseed':
       // d-i reads these before it fetches the preseed file (debian-installer appendix B.2.2 "auto mode").
-      return ['auto=true', 'priority=critical', `url=${answers}preseed.cfg`, `hostname=${hostname}`, 'interface=auto'];
+      // The NIC by MAC: on a multi-NIC machine "auto" may pick one that cannot reach us.
+      return [
+        'auto=true',
+        'priority=critical',
+        `url=${answers}preseed.cfg`,
+        `hostname=${hostname}`,
+        `netcfg/choose_interface=${input.mac}`,
+        'locale=en_US.UTF-8',
+        'keymap=us',
+      ];
     case 'kickstart': {
       const tree = input.urls.isoTree(boot);
       return [`inst.ks=${answers}ks.cfg`, 'ip=dhcp', ...(tree ? [`inst.repo=${tree}`] : [])];

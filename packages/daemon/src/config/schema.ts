@@ -110,6 +110,16 @@ export const configSchema = z
         arm64: z.string().min(1).default('arm64-efi/ipxe.efi'),
       })
       .prefault({}),
+    /**
+     * The operator's own answer-file templates, by file name, in place of the built-in renderers (logic-less:
+     * `{{ deployment.hostname }}`, `{{#each deployment.packages}}`, values escaped for the file's format).
+     */
+    templates: z
+      .partialRecord(
+        z.enum(['preseed.cfg', 'ks.cfg', 'user-data', 'meta-data']),
+        z.string().startsWith('/', { message: 'use absolute paths' }),
+      )
+      .default({}),
     lifecycle: z
       .strictObject({
         /** What a machine nobody has deployed is told (DESIGN.md §3): wait for a deployment, or leave it alone. */

@@ -9,7 +9,10 @@ import { SmeltError } from '../errors.ts';
 import type { Inventory } from '../inventory/inventory.ts';
 import { listenHttp } from '../listen.ts';
 import type { Metrics } from '../metrics.ts';
-import { answerFiles } from '../render/answers.ts';
+import { answerFiles as loadAnswerFiles } from '../render/answers.ts';
+import { UnsafeValueError } from '../render/escape.ts';
+import { TemplateError } from '../render/template.ts';
+import { ConfigError } from '../config/load.ts';
 import { buildRenderContext } from '../render/build-context.ts';
 import { renderIpxe, ScriptValueError } from '../render/ipxe.ts';
 import { normalisePath } from '../tree/mounts.ts';
@@ -60,6 +63,13 @@ const notFound = (what: string) => new HttpFailure(404, `${what} not found`);
 
 export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer> {
   const { view, log, config } = deps;
+  let answerFiles: ReturnType<typeof loadAnswerFiles>;
+  try {
+    answerFiles = loadAnswerFiles(config.templates);
+  } catch (error) {
+    // A template that does not compile (or cannot be read) is a configuration problem: exit 2 with its line.
+    throw new ConfigError([error instanceof Error ? error.message : String(error)]);
+  }
   // Set once the server is bound; no request is routed before that.
   let baseUrl = '';
   let urls = machineUrls(baseUrl);
@@ -129,7 +139,16 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
       token: expected,
       urls,
     });
-    sendText(response, render.contentType, render.render(context), method);
+    let body: string;
+    try {
+      body = render.render(context);
+    } catch (error) {
+      // A value the format cannot carry safely is refused, never passed through (render/escape.ts).
+      if (error instanceof UnsafeValueError || error instanceof TemplateError)
+        throw new HttpFailure(500, error.message);
+      throw error;
+    }
+    sendText(response, render.contentType, body, method);
   }
 
   async function hook(

@@ -50,7 +50,8 @@ export function fullContext(mirror: string): RenderContext {
         'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDsmeltTestKey ci',
       ],
       user: 'ops',
-      passwordHash: '$6$rounds=4096$saltsalt$3MEaFzRlHxQ5cLcW2wp2QJ6c1c2hVgAGZJKWq3cM2J0dtVf0a8KvXgIhP6qqY2VpbQZ8.8sY7R9CTV5qJXk0G/',
+      passwordHash:
+        '$6$rounds=4096$saltsalt$3MEaFzRlHxQ5cLcW2wp2QJ6c1c2hVgAGZJKWq3cM2J0dtVf0a8KvXgIhP6qqY2VpbQZ8.8sY7R9CTV5qJXk0G/',
       disk: '/dev/sda',
       mirror,
       proxy: 'http://proxy.example.com:3128',
@@ -139,10 +140,7 @@ export function hostileContext(): RenderContext {
 }
 
 /** A copy of `context` with deployment fields replaced. */
-export function withDeployment(
-  context: RenderContext,
-  fields: Partial<RenderContext['deployment']>,
-): RenderContext {
+export function withDeployment(context: RenderContext, fields: Partial<RenderContext['deployment']>): RenderContext {
   return { ...context, deployment: { ...context.deployment, ...fields } };
 }
 
@@ -203,7 +201,12 @@ export function tempFile(name: string, content: string): { path: string; remove:
   const dir = mkdtempSync(join(tmpdir(), 'smelt-render-'));
   const path = join(dir, name);
   writeFileSync(path, content);
-  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    path,
+    remove: () => {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** `sh -n` with both shells an installer may use: dash (Debian's /bin/sh, like d-i's ash) and bash (RHEL's). */
@@ -258,7 +261,17 @@ export function sandbox(argv: readonly string[]): SandboxRun {
     const setup =
       'set -e; r=$1; shift; mount --bind /usr "$r/usr"; mount -o remount,bind,ro "$r/usr"; ' +
       'mount --bind /dev/null "$r/dev/null"; exec chroot "$r" /usr/bin/env -i PATH=/stub:/usr/bin:/usr/sbin "$@"';
-    const result = run(unshare, ['--mount', '--propagation', 'private', '/bin/sh', '-c', setup, 'sandbox', root, ...argv]);
+    const result = run(unshare, [
+      '--mount',
+      '--propagation',
+      'private',
+      '/bin/sh',
+      '-c',
+      setup,
+      'sandbox',
+      root,
+      ...argv,
+    ]);
     const files = new Map<string, string>();
     collect(root, root, files);
     const calls = (files.get('calls') ?? '')
