@@ -101,11 +101,17 @@ describe('smeltctl against smeltd', () => {
     await ok(['create', 'deployment', '--mac', 'AABB.CCDD.EE02', '--address', '192.168.0.102', '--boot', 'ubuntu']);
     const out = await ok(['get', 'deployments']);
     assert.ok(!out.includes('\u001b['), 'no ANSI escapes into a pipe');
-    assert.deepEqual(rows(out), [
-      ['NAME', 'MAC', 'ADDRESS', 'BOOT', 'STATE'],
-      ['aa-bb-cc-dd-ee-02', 'aa:bb:cc:dd:ee:02', '192.168.0.102', 'ubuntu', 'provisioning'],
-      ['web01', '00:11:22:33:44:55', '192.168.0.100', 'ubuntu', 'provisioning'],
-    ]);
+    const table = rows(out);
+    assert.deepEqual(
+      table.map((row) => row.slice(0, 5)),
+      [
+        ['NAME', 'MAC', 'ADDRESS', 'TYPE', 'STATE'],
+        ['aa-bb-cc-dd-ee-02', 'aa:bb:cc:dd:ee:02', '192.168.0.102', '<none>', 'provisioning'],
+        ['web01', '00:11:22:33:44:55', '192.168.0.100', '<none>', 'provisioning'],
+      ],
+    );
+    assert.equal(table[0]?.[5], 'AGE');
+    for (const row of table.slice(1)) assert.match(row[5] ?? '', /^\d+s$/);
   });
 
   test('json and yaml outputs carry the stored objects', async () => {
@@ -182,5 +188,29 @@ describe('smeltctl against smeltd', () => {
     );
     await ok(['delete', 'boot', 'ubuntu']);
     assert.deepEqual(JSON.parse(await ok(['get', 'boots', '-o', 'json'])), []);
+  });
+  test('get and update defaults: set, list, unset, and what cannot be a default', async () => {
+    await ok([
+      'update',
+      'defaults',
+      '--dns',
+      '10.0.0.53,10.0.0.54',
+      '--packages',
+      'openssh-server',
+      '--mirror',
+      'http://deb.example/debian',
+    ]);
+    const shown = JSON.parse(await ok(['get', 'defaults', '-o', 'json'])) as Record<string, unknown>;
+    assert.deepEqual(shown, {
+      dns: ['10.0.0.53', '10.0.0.54'],
+      packages: ['openssh-server'],
+      mirror: 'http://deb.example/debian',
+    });
+    await ok(['update', 'defaults', '--unset', 'mirror']);
+    const plain = await ok(['get', 'defaults']);
+    assert.match(plain, /DNS:\s+10\.0\.0\.53\n\s+10\.0\.0\.54/);
+    assert.match(plain, /Mirror:\s+<none>/);
+    await fails(['update', 'defaults', '--unset', 'address'], 2, /not a default/);
+    await fails(['update', 'defaults', '--dns', 'not-an-ip'], 2, /dns/);
   });
 });

@@ -9,6 +9,7 @@ import DescribeBoot from './commands/describe/boot.ts';
 import DescribeDeployment from './commands/describe/deployment.ts';
 import DescribeMachine from './commands/describe/machine.ts';
 import GetBoots from './commands/get/boots.ts';
+import GetDefaults from './commands/get/defaults.ts';
 import GetDeployments from './commands/get/deployments.ts';
 import GetEvents from './commands/get/events.ts';
 import GetLeases from './commands/get/leases.ts';
@@ -16,6 +17,7 @@ import GetMachines from './commands/get/machines.ts';
 import Login from './commands/login.ts';
 import Reinstall from './commands/reinstall.ts';
 import Release from './commands/release.ts';
+import UpdateDefaults from './commands/update/defaults.ts';
 import UpdateDeployment from './commands/update/deployment.ts';
 
 /**
@@ -26,6 +28,7 @@ import UpdateDeployment from './commands/update/deployment.ts';
 export const COMMANDS = {
   login: Login,
   'get:boots': GetBoots,
+  'get:defaults': GetDefaults,
   'get:deployments': GetDeployments,
   'get:events': GetEvents,
   'get:leases': GetLeases,
@@ -36,6 +39,7 @@ export const COMMANDS = {
   'create:boot': CreateBoot,
   'create:deployment': CreateDeployment,
   'create:machine': CreateMachine,
+  'update:defaults': UpdateDefaults,
   'update:deployment': UpdateDeployment,
   'delete:boot': DeleteBoot,
   'delete:deployment': DeleteDeployment,

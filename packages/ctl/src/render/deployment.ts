@@ -11,14 +11,14 @@ export function deploymentColumns(now: Date, wide: boolean): Column<Deployment>[
     { header: 'NAME', value: (deployment) => deployment.name },
     { header: 'MAC', value: (deployment) => deployment.mac },
     { header: 'ADDRESS', value: (deployment) => deployment.address },
-    { header: 'BOOT', value: (deployment) => deployment.boot },
+    { header: 'TYPE', value: (deployment) => deployment.type },
     { header: 'STATE', value: (deployment) => deployment.state, style: styleState },
+    { header: 'AGE', value: (deployment) => formatAge(deployment.createdAt, now) },
     ...(wide
       ? [
-          { header: 'TYPE', value: (deployment: Deployment) => deployment.type },
+          { header: 'BOOT', value: (deployment: Deployment) => deployment.boot },
           { header: 'HOSTNAME', value: (deployment: Deployment) => deployment.hostname },
           { header: 'GATEWAY', value: (deployment: Deployment) => deployment.gateway },
-          { header: 'AGE', value: (deployment: Deployment) => formatAge(deployment.createdAt, now) },
         ]
       : []),
   ];

@@ -27,17 +27,18 @@ describe('boot columns', () => {
 });
 
 describe('deployment columns', () => {
-  test('NAME MAC ADDRESS BOOT STATE, and the wide ones', () => {
+  test('NAME MAC ADDRESS TYPE STATE AGE, and the wide ones', () => {
     assert.deepEqual(headerOf(renderTable(deploymentColumns(now, false), [deployment], plain)), [
       'NAME',
       'MAC',
       'ADDRESS',
-      'BOOT',
+      'TYPE',
       'STATE',
+      'AGE',
     ]);
     const wide = renderTable(deploymentColumns(now, true), [deployment], plain);
-    assert.deepEqual(headerOf(wide), ['NAME', 'MAC', 'ADDRESS', 'BOOT', 'STATE', 'TYPE', 'HOSTNAME', 'GATEWAY', 'AGE']);
-    assert.match(wide, /web1 +aa:bb:cc:dd:ee:01 +10\.0\.0\.51 +debian12 +provisioning +preseed +web1 +<none> +2h$/);
+    assert.deepEqual(headerOf(wide), ['NAME', 'MAC', 'ADDRESS', 'TYPE', 'STATE', 'AGE', 'BOOT', 'HOSTNAME', 'GATEWAY']);
+    assert.match(wide, /web1 +aa:bb:cc:dd:ee:01 +10\.0\.0\.51 +preseed +provisioning +2h +debian12 +web1 +<none>$/);
   });
 });
 
