@@ -17,6 +17,7 @@ import GetMachines from './commands/get/machines.ts';
 import Login from './commands/login.ts';
 import Reinstall from './commands/reinstall.ts';
 import Release from './commands/release.ts';
+import Wake from './commands/wake.ts';
 import UpdateDefaults from './commands/update/defaults.ts';
 import UpdateDeployment from './commands/update/deployment.ts';
 
@@ -47,4 +48,5 @@ export const COMMANDS = {
   deploy: Deploy,
   release: Release,
   reinstall: Reinstall,
+  wake: Wake,
 };

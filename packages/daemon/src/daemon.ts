@@ -81,6 +81,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     inventory,
     events,
     isos: createIsoStore(config.dataDir),
+    subnets: subnetsFromConfig(config.dhcp),
     machineBaseUrl: () => baseUrl,
     metrics,
     token,

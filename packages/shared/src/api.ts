@@ -9,6 +9,7 @@ import {
   deploymentTypes,
 } from './deployment.ts';
 import { macSchema } from './mac.ts';
+import { ipv4Schema } from './net.ts';
 import { machinePatchSchema, machineSchema, machineSpecSchema, machineStates } from './machine.ts';
 import { resourceNameSchema } from './name.ts';
 import { leaseSchema, leaseStates } from './lease.ts';
@@ -247,6 +248,26 @@ export const routes = {
     params: macParams,
     body: z.strictObject({ wipe: z.boolean().default(false) }),
     response: machineSchema,
+    status: 200,
+  }),
+  wakeMachine: route({
+    method: 'POST',
+    path: '/api/v1/machines/:mac/wake',
+    summary: "Wake-on-LAN: a magic packet to the machine's subnet broadcast, ports 9 and 7",
+    auth: true,
+    params: macParams,
+    body: z.strictObject({
+      /** Where to send it; default: the broadcast address of the subnet of the machine's address or last lease. */
+      broadcast: ipv4Schema.optional(),
+      /** SecureOn password: 4 or 6 bytes in hex. */
+      password: z
+        .string()
+        .regex(/^([0-9a-fA-F]{2}[:.-]?){3}[0-9a-fA-F]{2}$|^([0-9a-fA-F]{2}[:.-]?){5}[0-9a-fA-F]{2}$/, {
+          message: 'a SecureOn password is 4 or 6 bytes in hex, e.g. 01:02:03:04:05:06',
+        })
+        .optional(),
+    }),
+    response: z.object({ mac: macSchema, sent: z.array(z.string()) }),
     status: 200,
   }),
   reinstallMachine: route({

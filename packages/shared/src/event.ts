@@ -26,6 +26,7 @@ export const eventTypes = [
   'machine.wiping',
   'machine.wiped',
   'machine.reinstalling',
+  'machine.woken',
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 

@@ -26,6 +26,7 @@ export default class Deploy extends BaseCommand {
       multipleNonGreedy: true,
     }),
     name: Flags.string({ description: 'name of the deployment [default: the hostname, else the MAC]' }),
+    wake: Flags.boolean({ description: 'then wake the machine (Wake-on-LAN), for one that is powered off' }),
     ...deploymentSettingFlags,
     boot: Flags.string({ description: deploymentSettingFlags.boot.description, required: true }),
   };
@@ -42,11 +43,17 @@ export default class Deploy extends BaseCommand {
         { ...definedOnly({ mac, name: flags.name }), ...settings },
         deploymentFlagFor,
       );
+    const woken = async (mac: string) => {
+      if (!flags.wake) return '';
+      const result = await client.call('wakeMachine', { params: { mac }, body: {} });
+      return `; woken (magic packet to ${result.sent.join(', ')})`;
+    };
     if (flags.MAC !== undefined) {
       const deployment = await client.call('createDeployment', { body: specFor(flags.MAC) });
+      const wake = await woken(deployment.mac);
       await this.printChange(
         deployment,
-        `${deployment.mac} deployed as "${deployment.name}" (boot ${deployment.boot})`,
+        `${deployment.mac} deployed as "${deployment.name}" (boot ${deployment.boot})${wake}`,
         flags.output,
       );
       return;
@@ -57,9 +64,10 @@ export default class Deploy extends BaseCommand {
     for (const machine of free) {
       try {
         const deployment = await client.call('createDeployment', { body: specFor(machine.mac) });
+        const wake = await woken(deployment.mac);
         await this.printChange(
           deployment,
-          `${deployment.mac} deployed as "${deployment.name}" (boot ${deployment.boot})`,
+          `${deployment.mac} deployed as "${deployment.name}" (boot ${deployment.boot})${wake}`,
           flags.output,
         );
         return;

@@ -13,12 +13,14 @@ import { createHandlers, type Handlers } from './handlers.ts';
 import { writeProblem } from './problem.ts';
 import { streamEvents, wantsEventStream } from './event-stream.ts';
 import type { IsoStore } from './iso-upload.ts';
+import type { Subnet } from '../dhcp/subnets.ts';
 import type { EventJournal } from '../events/journal.ts';
 
 export interface ApiOptions {
   inventory: Inventory;
   events?: EventJournal;
   isos?: IsoStore;
+  subnets?: readonly Subnet[];
   /** The machine-facing base URL, for the URLs `describe boot` shows (known once HTTP is bound). */
   machineBaseUrl?: () => string;
   metrics: Metrics;
@@ -49,7 +51,11 @@ export function createApiApp(options: ApiOptions): Koa {
   const app = new Koa();
   const router = new Router();
   const checkToken = createTokenCheck(options.token);
-  const handlers: Handlers = createHandlers(options.inventory, options.events, options.machineBaseUrl ?? (() => ''));
+  const handlers: Handlers = createHandlers(options.inventory, {
+    events: options.events,
+    machineBaseUrl: options.machineBaseUrl ?? (() => ''),
+    subnets: options.subnets ?? [],
+  });
   const special: Partial<Record<RouteId, () => unknown>> = {
     health: () => ({
       status: 'ok',

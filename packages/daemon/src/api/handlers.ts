@@ -3,6 +3,9 @@ import type { RouteDef, RouteId, RouteResponse, Routes } from '@smelt/shared/api
 import type { Inventory } from '../inventory/inventory.ts';
 import type { EventJournal } from '../events/journal.ts';
 import { machineUrls } from '../boot/urls.ts';
+import { findSubnet, type Subnet } from '../dhcp/subnets.ts';
+import { magicPacket, parseSecureOn, sendWake } from '../power/wol.ts';
+import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 export interface HandlerInput<R extends RouteDef> {
@@ -15,11 +18,16 @@ export type Handlers = {
 };
 
 /** Each API route's work, as a call into the inventory with already-validated input. */
-export function createHandlers(
-  inventory: Inventory,
-  events: EventJournal | undefined,
-  machineBaseUrl: () => string,
-): Handlers {
+export interface HandlerContext {
+  events?: EventJournal | undefined;
+  /** The machine-facing base URL (known once HTTP is bound). */
+  machineBaseUrl: () => string;
+  /** The DHCP subnets: where a machine's wake-up packet is broadcast. */
+  subnets: readonly Subnet[];
+}
+
+export function createHandlers(inventory: Inventory, context: HandlerContext): Handlers {
+  const { events, machineBaseUrl } = context;
   const { boots, deployments, machines, defaults, leases } = inventory;
   return {
     listBoots: ({ query }) => boots.list(query),
@@ -57,6 +65,21 @@ export function createHandlers(
     releaseMachine: async ({ params, body }) => {
       await deployments.release(params.mac, body.wipe);
       return machines.get(params.mac);
+    },
+    wakeMachine: async ({ params, body }) => {
+      const known = await machines.get(params.mac).catch(() => undefined);
+      const deployment = known?.deployment ? await deployments.get(params.mac) : undefined;
+      const address = deployment?.address ?? known?.lastLease;
+      const subnet = address === undefined ? undefined : findSubnet(context.subnets, ipv4ToNumber(address) ?? 0);
+      // The subnet's directed broadcast reaches the machine's segment even behind a router that forwards it;
+      // without a known subnet, the limited broadcast reaches this host's own segments.
+      const target = body.broadcast ?? (subnet ? numberToIpv4(subnet.broadcast) : '255.255.255.255');
+      const sent = await sendWake(
+        magicPacket(params.mac, body.password === undefined ? undefined : parseSecureOn(body.password)),
+        [target],
+      );
+      events?.record('machine.woken', { mac: params.mac, message: `magic packet sent to ${sent.join(', ')}` });
+      return { mac: params.mac, sent };
     },
     reinstallMachine: async ({ params }) => {
       await deployments.reinstall(params.mac);
