@@ -40,6 +40,7 @@ TEST_PKGS=(
   ovmf             # UEFI firmware for QEMU
   busybox-static   # the guest's initramfs userland (udhcpc, wget) that phones home
   cpio             # packs that initramfs
+  kmod             # depmod: the guest's NIC modules and their dependencies, from the unpacked kernel package
   cloud-init         # `cloud-init schema` validates the rendered autoinstall user-data (never runs: see below)
   python3-yaml       # PyYAML, the YAML 1.1 parser cloud-init reads user-data with
   python3-jsonschema # checks the autoinstall section against Subiquity's schema
@@ -250,3 +251,17 @@ if [[ ! -f node_modules/.modules.yaml || ! -f $stamp || $(<"$stamp") != "$hash" 
     die "pnpm install --frozen-lockfile failed"
   echo "$hash" >"$stamp"
 fi
+
+# ---- 5: the real-boot guest -----------------------------------------------------------------------------------
+# test/e2e/real-boot.test.ts boots QEMU into a Debian kernel (unpacked from its package, never installed here) and
+# a busybox initramfs; build both now, so the test run itself needs no network. Cached in .tools/guest by a hash
+# of the inputs: a second set-up takes a moment.
+if [[ $purpose == test || $purpose == bench ]]; then
+  if ! node --input-type=module -e "await (await import('./test/harness/guest.ts')).guestFiles()" >&2 9>&-; then
+    # `apt-cache depends linux-image-amd64` needs the package lists, which a fresh image may not have yet.
+    apt-get update -qq >&2 9>&- || die "apt-get update failed"
+    node --input-type=module -e "await (await import('./test/harness/guest.ts')).guestFiles((line) => console.error(line))" >&2 9>&- ||
+      die "could not build the real-boot guest (kernel + initramfs) in .tools/guest"
+  fi
+fi
+

@@ -32,11 +32,16 @@ export function clientFacts(packet: DhcpPacket): ClientFacts | undefined {
     arch: first === undefined ? undefined : archName(first),
     vendorClass: vendor,
     userClasses: userClasses(packet),
-    uuid: clientUuid(packet),
+    // An all-zero UUID (QEMU without -uuid, unset SMBIOS) identifies nothing.
+    uuid: meaningfulUuid(clientUuid(packet)),
     hostname: hostname(packet),
     ipxe: isIpxe(packet),
     relay: packet.giaddr === '0.0.0.0' ? undefined : packet.giaddr,
     pxe: isPxeClient(vendor),
     httpBoot: isHttpClient(vendor),
   };
+}
+
+function meaningfulUuid(uuid: string | undefined): string | undefined {
+  return uuid === undefined || /^[0-]+$/.test(uuid) || /^[f-]+$/i.test(uuid) ? undefined : uuid;
 }

@@ -187,6 +187,26 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
         lease: lease === '0.0.0.0' || facts.messageType !== MessageType.request ? undefined : lease,
       });
     }
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        {
+          mac: facts.mac,
+          xid: packet.xid,
+          type: messageNames[facts.messageType] ?? facts.messageType,
+          interface: listener.name,
+          relay: facts.relay,
+          arch: facts.arch,
+          stage: stage?.kind,
+          decision: decision.kind === 'ignore' ? `ignore: ${decision.reason}` : decision.kind,
+          ...(decision.kind === 'reply' && {
+            reply: messageNames[decision.reply.options.get(53)?.[0] ?? 0],
+            yiaddr: decision.reply.yiaddr,
+            to: `${decision.to.address}:${String(decision.to.port)}`,
+          }),
+        },
+        'dhcp',
+      );
+    }
     carryOut(decision, listener, facts, subnet, maxMessageSize(packet));
   }
 

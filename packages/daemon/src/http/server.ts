@@ -188,8 +188,8 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
               ? new HttpFailure(403, `refused: ${error.reason}`)
               : new HttpFailure(500, 'internal error');
         if (failure.status === 500) log.error({ err: error, url: request.url }, 'machine-facing request failed');
-        else if (failure.status === 403)
-          log.warn({ url: request.url, from: request.socket.remoteAddress }, failure.message);
+        else
+          log.debug({ url: request.url, status: failure.status, from: request.socket.remoteAddress }, failure.message);
         requests.inc({ route: 'error', status: String(failure.status) });
         if (response.headersSent) response.destroy();
         else
