@@ -225,6 +225,31 @@ test('free → held → deploy → installer → phone-home → local disk → r
   }
 });
 
+test('deploy --any claims a free machine matching every selector, and says so when none is left', async () => {
+  await ok(['create', 'machine', '--MAC', '52:54:00:5e:01:01', '--label', 'rack=r1']);
+  await ok(['create', 'machine', '--MAC', '52:54:00:5e:01:02', '--label', 'rack=r2', '--label', 'role=db']);
+  const claimed = await ok([
+    'deploy',
+    '--any',
+    '--selector',
+    'rack=r2',
+    '--selector',
+    'role=db',
+    '--boot',
+    'debian12',
+    '--name',
+    'db1',
+  ]);
+  assert.match(claimed, /^52:54:00:5e:01:02 deployed as "db1"/);
+  const none = await smeltctl(['deploy', '--any', '--selector', 'rack=r2', '--boot', 'debian12'], env);
+  assert.equal(none.code, 3, none.stderr);
+  assert.match(none.stderr, /no free machine matches rack=r2/);
+  const usage = await smeltctl(['deploy', '--boot', 'debian12'], env);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /give --MAC, or --any/);
+  await ok(['delete', 'deployment', 'db1']);
+});
+
 test('an operator template that does not compile stops the daemon with its name and line (exit 2)', async () => {
   const template = join(dir, 'broken.tmpl');
   writeFileSync(template, 'd-i netcfg/get_hostname string {{ deployment.hostnme }}\n');
