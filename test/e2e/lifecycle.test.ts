@@ -250,6 +250,68 @@ test('deploy --any claims a free machine matching every selector, and says so wh
   await ok(['delete', 'deployment', 'db1']);
 });
 
+test('diskless deployments: NFS root and iSCSI from smeltctl flags; live settings are checked', async () => {
+  const nfs = await ok([
+    'deploy',
+    '--MAC',
+    '52:54:00:5e:02:01',
+    '--boot',
+    'debian12',
+    '--deploymentType',
+    'live',
+    '--nfsRoot',
+    '10.0.0.9:/srv/roots/web',
+    '--rw',
+  ]);
+  assert.match(nfs, /deployed as/);
+  const nfsScript = await curl(`http://${http().host}:${String(http().port)}/boot/52-54-00-5e-02-01.ipxe`);
+  assert.match(
+    nfsScript,
+    / boot=nfs root=\/dev\/nfs nfsroot=10\.0\.0\.9:\/srv\/roots\/web ip=dhcp rw smelt\.phonehome=http:\/\//,
+  );
+  await ok([
+    'deploy',
+    '--MAC',
+    '52:54:00:5e:02:02',
+    '--boot',
+    'debian12',
+    '--deploymentType',
+    'live',
+    '--iscsiServer',
+    'san.example',
+    '--iscsiTarget',
+    'iqn.2026-11.example.san:db',
+  ]);
+  const iscsiScript = await curl(`http://${http().host}:${String(http().port)}/boot/52-54-00-5e-02-02.ipxe`);
+  assert.match(iscsiScript, /^sanboot --keep iscsi:san\.example:::0:iqn\.2026-11\.example\.san:db /m);
+  const twoRoots = await smeltctl(
+    [
+      'deploy',
+      '--MAC',
+      '52:54:00:5e:02:03',
+      '--boot',
+      'debian12',
+      '--deploymentType',
+      'live',
+      '--nfsRoot',
+      'a:/b',
+      '--rootfs',
+      'http://x/y',
+    ],
+    env,
+  );
+  assert.equal(twoRoots.code, 2, twoRoots.stderr);
+  assert.match(twoRoots.stderr, /exactly one root/);
+  const notLive = await smeltctl(
+    ['deploy', '--MAC', '52:54:00:5e:02:03', '--boot', 'debian12', '--nfsRoot', 'a:/b'],
+    env,
+  );
+  assert.equal(notLive.code, 2, notLive.stderr);
+  assert.match(notLive.stderr, /need type "live"/);
+  await ok(['delete', 'deployment', '52:54:00:5e:02:01']);
+  await ok(['delete', 'deployment', '52:54:00:5e:02:02']);
+});
+
 test('an operator template that does not compile stops the daemon with its name and line (exit 2)', async () => {
   const template = join(dir, 'broken.tmpl');
   writeFileSync(template, 'd-i netcfg/get_hostname string {{ deployment.hostnme }}\n');

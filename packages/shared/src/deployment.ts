@@ -13,12 +13,43 @@ export type DeploymentType = (typeof deploymentTypes)[number];
 export const deploymentStates = ['provisioning', 'deployed', 'running', 'failed', 'wiping'] as const;
 export type DeploymentState = (typeof deploymentStates)[number];
 
+/** How a diskless system finds its root (issue "Diskless and image deployments"). Exactly one of the three. */
+export const liveStyles = ['live-boot', 'dracut'] as const;
+export const liveSchema = z.strictObject({
+  /** NFS root: SERVER:/export/path. */
+  nfsRoot: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*:\/[A-Za-z0-9._/-]*$/, { message: 'use SERVER:/export/path' })
+    .optional(),
+  /** Mount the NFS root read-write (default read-only). */
+  rw: z.boolean().optional(),
+  /** A squashfs image fetched into RAM with a tmpfs overlay: an http(s) URL, or a path the daemon serves. */
+  rootfs: z
+    .string()
+    .regex(/^(https?:\/\/[^\s$"'\\]+|\/[^\s$"'\\]+)$/, { message: 'an http(s) URL or an absolute path' })
+    .optional(),
+  /** Which initramfs the boot's initrd is: Debian live-boot (boot=live fetch=) or dracut (root=live:). */
+  style: z.enum(liveStyles).optional(),
+  /** iSCSI root: the target, booted by iPXE's sanboot and named in DHCP option 17. */
+  iscsi: z
+    .strictObject({
+      server: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' }),
+      target: z
+        .string()
+        .regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, { message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name' }),
+      lun: z.number().int().min(0).max(255).default(0),
+    })
+    .optional(),
+});
+export type LiveSettings = z.infer<typeof liveSchema>;
+
 /** Everything about a deployment that can be changed after it is made (the MAC cannot). */
 const deploymentSettings = {
   boot: resourceNameSchema,
   type: z.enum(deploymentTypes).optional(),
   address: ipv4Schema.optional(),
   hostname: hostnameSchema.optional(),
+  live: liveSchema.optional(),
   ...hostSettingsShape,
 };
 const deploymentFields = { mac: macSchema, ...deploymentSettings };

@@ -1,5 +1,5 @@
 import { Flags, type Interfaces } from '@oclif/core';
-import { deploymentTypes } from '@smelt/shared/deployment';
+import { deploymentTypes, liveStyles } from '@smelt/shared/deployment';
 import { usageFailure } from '../failure.ts';
 import { readSshKeys } from './ssh-keys.ts';
 import { definedOnly, parseKeyValues, splitList } from './values.ts';
@@ -37,6 +37,25 @@ export const deploymentSettingFlags = {
   disk: Flags.string({ description: 'disk to install on, e.g. /dev/sda' }),
   mirror: Flags.string({ description: 'package mirror URL' }),
   proxy: Flags.string({ description: 'HTTP proxy URL for the installer' }),
+  nfsRoot: Flags.string({ description: 'live: NFS root SERVER:/export/path', aliases: ['nfsroot', 'nfs-root'] }),
+  rw: Flags.boolean({ description: 'live: mount the NFS root read-write', allowNo: true }),
+  rootfs: Flags.string({
+    description: 'live: squashfs image fetched into RAM (http(s) URL, or a path the daemon serves)',
+  }),
+  liveStyle: Flags.option({
+    options: liveStyles,
+    aliases: ['live-style', 'livestyle'],
+    description: "live: the boot's initramfs (Debian live-boot, or dracut) [default: live-boot]",
+  })(),
+  iscsiTarget: Flags.string({
+    description: 'live: iSCSI root target (iqn...)',
+    aliases: ['iscsi-target', 'iscsitarget'],
+  }),
+  iscsiServer: Flags.string({
+    description: 'live: iSCSI server HOST[:PORT]',
+    aliases: ['iscsi-server', 'iscsiserver'],
+  }),
+  iscsiLun: Flags.integer({ description: 'live: iSCSI LUN [default: 0]', min: 0, max: 255, aliases: ['iscsi-lun'] }),
   var: Flags.string({
     description: 'template variable KEY=VALUE (repeatable)',
     multiple: true,
@@ -52,6 +71,12 @@ export const deploymentFlagFor: Readonly<Record<string, string>> = {
   sshKeys: 'sshKey',
   passwordHash: 'password-hash',
   vars: 'var',
+  'live.nfsRoot': 'nfsRoot',
+  'live.rootfs': 'rootfs',
+  'live.style': 'liveStyle',
+  'live.iscsi.target': 'iscsiTarget',
+  'live.iscsi.server': 'iscsiServer',
+  'live.iscsi.lun': 'iscsiLun',
 };
 
 /** The JSON fields the settings flags add up to; flags not given are absent. */
@@ -76,7 +101,26 @@ export async function deploymentSettingsFromFlags(
     mirror: flags.mirror,
     proxy: flags.proxy,
     vars: parseKeyValues(flags.var, 'var'),
+    live: liveFromFlags(flags),
   });
+}
+
+/** The diskless settings (deployment.live), when any of their flags is given. */
+function liveFromFlags(flags: Partial<DeploymentSettingFlagValues>): Record<string, unknown> | undefined {
+  if ((flags.iscsiTarget === undefined) !== (flags.iscsiServer === undefined)) {
+    throw usageFailure('--iscsiTarget and --iscsiServer go together');
+  }
+  const live = definedOnly({
+    nfsRoot: flags.nfsRoot,
+    rw: flags.rw,
+    rootfs: flags.rootfs,
+    style: flags.liveStyle,
+    iscsi:
+      flags.iscsiTarget === undefined
+        ? undefined
+        : definedOnly({ target: flags.iscsiTarget, server: flags.iscsiServer, lun: flags.iscsiLun }),
+  });
+  return Object.keys(live).length > 0 ? live : undefined;
 }
 
 /** `--unset FIELD` accepts the field's JSON name or any spelling of its flag; the identity fields cannot be unset. */
@@ -103,6 +147,7 @@ const unsettable: Readonly<Record<string, string>> = {
   'password-hash': 'passwordHash',
   var: 'vars',
   vars: 'vars',
+  live: 'live',
 };
 
 /** The fields `--unset` names, as JSON field names (a merge patch sets each to null). */

@@ -42,7 +42,9 @@ const urlBoot: Boot = {
 };
 const mac = '52:54:00:12:34:56';
 
-function input(over: Partial<PolicyInput> & { state?: DeploymentState; type?: Deployment['type'] }): PolicyInput {
+function input(
+  over: Partial<PolicyInput> & { state?: DeploymentState; type?: Deployment['type']; live?: Deployment['live'] },
+): PolicyInput {
   const boot = over.boot ?? isoBoot;
   const deployment: Deployment | undefined =
     over.state === undefined
@@ -54,6 +56,7 @@ function input(over: Partial<PolicyInput> & { state?: DeploymentState; type?: De
           hostname: 'web1.example.org',
           state: over.state,
           ...(over.type && { type: over.type }),
+          ...(over.live && { live: over.live }),
           createdAt: at,
           updatedAt: at,
         };
@@ -158,5 +161,30 @@ describe('boot policy and iPXE scripts', () => {
       ScriptValueError,
       'GRUB has no https',
     );
+  });
+
+  test('diskless: NFS root and squashfs in RAM for live-boot and dracut, with the phone-home on the command line', () => {
+    const live = (l: NonNullable<Deployment['live']>) =>
+      renderIpxe(decideBoot(input({ state: 'provisioning', type: 'live', boot: fileBoot, live: l })));
+    golden('live-nfs', live({ nfsRoot: '10.0.0.9:/srv/roots/web', rw: true }));
+    golden('live-nfs-dracut', live({ nfsRoot: '10.0.0.9:/srv/roots/web', style: 'dracut' }));
+    golden('live-squashfs', live({ rootfs: '/live/filesystem.squashfs' }));
+    golden('live-squashfs-dracut', live({ rootfs: 'http://mirror.example/live/rootfs.img', style: 'dracut' }));
+    assert.match(
+      live({ rootfs: '/live/x.squashfs' }),
+      /smelt\.phonehome=http:\/\/10\.0\.0\.2\/hooks\/52-54-00-12-34-56\/tok3n\/installed/,
+    );
+    // A running diskless machine boots the same way every time.
+    assert.equal(
+      renderIpxe(decideBoot(input({ state: 'running', type: 'live', boot: fileBoot, live: { nfsRoot: 'nfs:/r' } }))),
+      renderIpxe(
+        decideBoot(input({ state: 'provisioning', type: 'live', boot: fileBoot, live: { nfsRoot: 'nfs:/r' } })),
+      ),
+    );
+  });
+
+  test('diskless: an iSCSI root is a sanboot with a per-machine initiator name', () => {
+    const iscsi = { server: 'san.example:3261', target: 'iqn.2026-11.example.san:web1', lun: 2 };
+    golden('live-iscsi', renderIpxe(decideBoot(input({ state: 'provisioning', type: 'live', live: { iscsi } }))));
   });
 });

@@ -56,7 +56,17 @@ export function decideBoot(input: PolicyInput): ScriptSpec {
     case 'provisioning':
     case 'running':
       // A diskless ("running") machine boots its OS from the network every time.
+      if (deployment.type === 'live' && deployment.live?.iscsi) {
+        return {
+          kind: 'sanboot',
+          mac,
+          deployment: deployment.name,
+          uri: iscsiUri(deployment.live.iscsi),
+          initiator: initiatorIqn(mac),
+        };
+      }
       if (!input.boot || !input.token) return hold('failed');
+      if (deployment.type === 'live') return installer(input, input.boot, liveArgs(input, deployment, input.token));
       return installer(input, input.boot, flavourArgs(input, input.boot, deployment, input.token));
   }
 }
@@ -111,4 +121,39 @@ function flavourArgs(input: PolicyInput, boot: Boot, deployment: Deployment, tok
 
 function splitCmdline(cmdline: string | undefined): string[] {
   return (cmdline ?? '').split(/\s+/).filter((word) => word !== '');
+}
+
+/** RFC 4173 §5 root path: iscsi:<server>:<protocol>:<port>:<LUN>:<target> (protocol and port may be empty). */
+export function iscsiUri(iscsi: { server: string; target: string; lun: number }): string {
+  const [host, port = ''] = iscsi.server.split(':');
+  return `iscsi:${host ?? ''}::${port}:${String(iscsi.lun)}:${iscsi.target}`;
+}
+
+/** One initiator name per machine, so a target's ACLs can tell machines apart. */
+export function initiatorIqn(mac: string): string {
+  return `iqn.2026-11.org.smelt:${mac.replaceAll(':', '-')}`;
+}
+
+/**
+ * A diskless root, for the initramfs the boot's initrd is (deployment.live.style): Debian's initramfs-tools with
+ * live-boot, or dracut. Every reboot starts clean (RAM overlay) or from the shared NFS root; the OS reports with
+ * the smelt.phonehome URL on its command line, which marks the machine running.
+ */
+function liveArgs(input: PolicyInput, deployment: Deployment, token: string): string[] {
+  const live = deployment.live ?? {};
+  const dracut = live.style === 'dracut';
+  const phoneHome = `smelt.phonehome=${input.urls.hook(input.mac, token, 'installed')}`;
+  if (live.nfsRoot !== undefined) {
+    const mode = live.rw === true ? 'rw' : 'ro';
+    return dracut
+      ? [`root=nfs:${live.nfsRoot}`, 'ip=dhcp', mode, phoneHome]
+      : ['boot=nfs', 'root=/dev/nfs', `nfsroot=${live.nfsRoot}`, 'ip=dhcp', mode, phoneHome];
+  }
+  if (live.rootfs !== undefined) {
+    const url = live.rootfs.startsWith('/') ? `${input.urls.base}${live.rootfs}` : live.rootfs;
+    return dracut
+      ? [`root=live:${url}`, 'rd.live.ram=1', 'rd.live.overlay.overlayfs=1', 'ip=dhcp', phoneHome]
+      : ['boot=live', `fetch=${url}`, 'ip=dhcp', phoneHome];
+  }
+  return [phoneHome];
 }

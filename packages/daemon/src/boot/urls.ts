@@ -8,6 +8,7 @@ import { macToDashes } from '@smelt/shared/mac';
 export function machineUrls(baseUrl: string) {
   const seg = (value: string) => encodeURIComponent(value);
   return {
+    base: baseUrl,
     script: (mac: string) => `${baseUrl}/boot/${macToDashes(mac)}.ipxe`,
     /** The directory of a machine's answer files (NoCloud wants it with the trailing slash). */
     answers: (mac: string, token: string) => `${baseUrl}/answers/${macToDashes(mac)}/${seg(token)}/`,

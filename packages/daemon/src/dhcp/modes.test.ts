@@ -159,6 +159,27 @@ describe('server mode, fed the captured clients', () => {
     assert.deepEqual(ack.to, { address: '10.77.0.42', port: 68 });
   });
 
+  test('a diskless iSCSI machine gets its root path in option 17 (RFC 4173)', () => {
+    const { table } = world();
+    const request = fixture('udhcpc-discover');
+    const facts = clientFacts(request);
+    assert.ok(facts);
+    const decision = decideServer({
+      request,
+      facts,
+      table,
+      server,
+      subnet: subnets[0],
+      stage: undefined,
+      host: { rootPath: 'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1' },
+      ports,
+    });
+    assert.equal(
+      text(replyOf(decision).reply, Option.rootPath),
+      'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1',
+    );
+  });
+
   test('a relayed DISCOVER is answered to the relay on port 67, with option 82 echoed', () => {
     const { serve } = world();
     const request = fixture('udhcpc-discover');

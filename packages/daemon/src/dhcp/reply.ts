@@ -32,6 +32,8 @@ export interface HostOverrides {
   gateway?: string | undefined;
   dns?: readonly string[] | undefined;
   domain?: string | undefined;
+  /** Option 17 (RFC 2132 §3.19, RFC 4173): a diskless machine's iSCSI root, for firmware initiators. */
+  rootPath?: string | undefined;
 }
 
 /** A reply to `request` of message type `type`: the header fields RFC 2131 §4.3.1 Table 3 copies. */
@@ -73,6 +75,7 @@ export function addNetworkOptions(
     reply.options.set(Option.domainSearch, domainSearchValue([domain]));
   }
   reply.options.set(Option.broadcastAddress, ipValue(numberToIpv4(subnet.broadcast)));
+  if (host.rootPath !== undefined) reply.options.set(Option.rootPath, textValue(host.rootPath));
   if (subnet.ntp.length > 0) reply.options.set(Option.ntpServers, ipsValue(subnet.ntp));
 }
 

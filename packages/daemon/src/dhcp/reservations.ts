@@ -1,5 +1,6 @@
 import { ipv4ToNumber } from '@smelt/shared/net';
 import type { StateView } from '../view/state-view.ts';
+import { iscsiUri } from '../boot/policy.ts';
 import type { Reservations } from './lease-table.ts';
 import type { HostOverrides } from './reply.ts';
 
@@ -38,7 +39,14 @@ export function createDeploymentView(view: StateView): DeploymentView {
     hostFor(mac) {
       const d = view.deployment(mac);
       if (!d) return {};
-      return { hostname: d.hostname, gateway: d.gateway, dns: d.dns, domain: d.domain };
+      const iscsi = d.type === 'live' ? d.live?.iscsi : undefined;
+      return {
+        hostname: d.hostname,
+        gateway: d.gateway,
+        dns: d.dns,
+        domain: d.domain,
+        ...(iscsi && { rootPath: iscsiUri(iscsi) }),
+      };
     },
     close: stop,
   };

@@ -38,6 +38,7 @@ export function createDeploymentInventory(ctx: InventoryContext) {
 
   /** Rules against the other deployments and the boots: one name, one address, an existing boot. */
   async function checkAgainstOthers(deployment: Deployment): Promise<void> {
+    checkLive(deployment);
     if (!(await ctx.boots.get(deployment.boot))) {
       const names = (await ctx.boots.all()).map((b) => b.value.name);
       throw invalidField(
@@ -232,5 +233,18 @@ function eventTypeOf(event: LifecycleEvent) {
       return 'machine.reinstalling' as const;
     default:
       return 'deployment.updated' as const;
+  }
+}
+
+/** A live (diskless) deployment names exactly one root; live settings on another type would be ignored: refused. */
+function checkLive(deployment: Deployment): void {
+  const live = deployment.live;
+  if (deployment.type !== 'live') {
+    if (live) throw invalidField('body', 'live', 'diskless settings (nfsRoot, rootfs, iscsi) need type "live"');
+    return;
+  }
+  const roots = [live?.nfsRoot, live?.rootfs, live?.iscsi].filter((root) => root !== undefined).length;
+  if (roots !== 1) {
+    throw invalidField('body', 'live', 'a live deployment needs exactly one root: nfsRoot, rootfs or iscsi');
   }
 }

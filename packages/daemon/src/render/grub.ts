@@ -28,6 +28,7 @@ export function renderGrub(spec: ScriptSpec, baseUrl: string): string {
         '}',
       );
       break;
+    case 'sanboot':
     case 'hold':
     case 'reboot':
     case 'poweroff':

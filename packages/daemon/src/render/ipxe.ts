@@ -23,6 +23,8 @@ export type ScriptSpec =
   /** A machine nobody has deployed (or whose install failed): wait, poll, boot the moment it is deployed. */
   | { kind: 'hold'; mac: string; selfUrl: string; reason: 'free' | 'failed' | 'wiping'; pollSeconds: number }
   | InstallerScript
+  /** A diskless machine whose root is an iSCSI target (RFC 4173 URI). */
+  | { kind: 'sanboot'; mac: string; deployment: string; uri: string; initiator: string }
   /** Installed: boot the local disk, every time, until redeployed. */
   | { kind: 'local'; mac: string; deployment: string }
   /** The unknown-machine policy says so. */
@@ -91,6 +93,18 @@ export function renderIpxe(spec: ScriptSpec): string {
       );
       break;
     }
+    case 'sanboot':
+      lines.push(
+        `echo Smelt: ${text(spec.deployment)} (${spec.mac}) boots its iSCSI root ${word('iSCSI URI', spec.uri)}`,
+        `set initiator-iqn ${word('initiator name', spec.initiator)}`,
+        // --keep: the OS finds the disk through the iBFT iPXE leaves in memory.
+        `sanboot --keep ${spec.uri} || goto failed`,
+        ':failed',
+        'echo Smelt: the iSCSI root did not boot; leaving network boot in 30 s',
+        'sleep 30',
+        'exit',
+      );
+      break;
     case 'local':
       lines.push(
         `echo Smelt: ${text(spec.deployment)} (${spec.mac}) is installed; booting from the local disk`,

@@ -25,6 +25,7 @@ export function renderPxelinux(spec: ScriptSpec, baseUrl: string): string {
     case 'exit':
       lines.push('DEFAULT local', 'LABEL local', '  LOCALBOOT -1');
       break;
+    case 'sanboot':
     case 'hold':
     case 'reboot':
     case 'poweroff':

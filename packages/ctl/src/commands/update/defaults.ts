@@ -17,9 +17,16 @@ const {
   deploymentType: _type,
   address: _address,
   hostname: _hostname,
+  nfsRoot: _nfsRoot,
+  rw: _rw,
+  rootfs: _rootfs,
+  liveStyle: _liveStyle,
+  iscsiTarget: _iscsiTarget,
+  iscsiServer: _iscsiServer,
+  iscsiLun: _iscsiLun,
   ...hostFlags
 } = deploymentSettingFlags;
-const notDefaults = new Set(['address', 'hostname', 'type']);
+const notDefaults = new Set(['address', 'hostname', 'type', 'live']);
 
 export default class UpdateDefaults extends BaseCommand {
   static override summary = 'Change the global defaults (only the settings given; --unset clears one)';
