@@ -34,14 +34,28 @@ export const liveSchema = z.strictObject({
   iscsi: z
     .strictObject({
       server: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' }),
-      target: z
-        .string()
-        .regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, { message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name' }),
+      target: z.string().regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
+        message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
+      }),
       lun: z.number().int().min(0).max(255).default(0),
     })
     .optional(),
 });
 export type LiveSettings = z.infer<typeof liveSchema>;
+
+/** An image deployment: a golden disk image streamed onto the machine's disk by the image writer. */
+export const imageSchema = z.strictObject({
+  /** .img, .img.gz (or .img.zst where the writer has zstd): an http(s) URL, or a path the daemon serves. */
+  url: z
+    .string()
+    .regex(/^(https?:\/\/[^\s$"'\\`]+|\/[^\s$"'\\`]+)$/, { message: 'an http(s) URL or an absolute path' }),
+  /** SHA-256 of the uncompressed image, checked after writing. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, { message: '64 lower-case hex digits' })
+    .optional(),
+});
+export type ImageSettings = z.infer<typeof imageSchema>;
 
 /** Everything about a deployment that can be changed after it is made (the MAC cannot). */
 const deploymentSettings = {
@@ -50,6 +64,7 @@ const deploymentSettings = {
   address: ipv4Schema.optional(),
   hostname: hostnameSchema.optional(),
   live: liveSchema.optional(),
+  image: imageSchema.optional(),
   ...hostSettingsShape,
 };
 const deploymentFields = { mac: macSchema, ...deploymentSettings };

@@ -25,6 +25,14 @@ export const machineRecordSchema = z.strictObject({
   relay: ipv4Schema.optional(),
   lastLease: ipv4Schema.optional(),
   vendor: z.string().max(128).optional(),
+  /** An image writer's last report: bytes written so far of the total (when known). */
+  progress: z
+    .strictObject({
+      bytes: z.number().int().nonnegative(),
+      total: z.number().int().positive().optional(),
+      at: timestampSchema,
+    })
+    .optional(),
   labels: labelsSchema.default({}),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,

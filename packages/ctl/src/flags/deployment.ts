@@ -56,6 +56,13 @@ export const deploymentSettingFlags = {
     aliases: ['iscsi-server', 'iscsiserver'],
   }),
   iscsiLun: Flags.integer({ description: 'live: iSCSI LUN [default: 0]', min: 0, max: 255, aliases: ['iscsi-lun'] }),
+  image: Flags.string({
+    description: 'image: the disk image to write (.img, .img.gz; http(s) URL or a path the daemon serves)',
+  }),
+  imageSha256: Flags.string({
+    description: 'image: SHA-256 of the uncompressed image, checked after writing',
+    aliases: ['image-sha256', 'imagesha256'],
+  }),
   var: Flags.string({
     description: 'template variable KEY=VALUE (repeatable)',
     multiple: true,
@@ -77,6 +84,8 @@ export const deploymentFlagFor: Readonly<Record<string, string>> = {
   'live.iscsi.target': 'iscsiTarget',
   'live.iscsi.server': 'iscsiServer',
   'live.iscsi.lun': 'iscsiLun',
+  'image.url': 'image',
+  'image.sha256': 'imageSha256',
 };
 
 /** The JSON fields the settings flags add up to; flags not given are absent. */
@@ -102,7 +111,17 @@ export async function deploymentSettingsFromFlags(
     proxy: flags.proxy,
     vars: parseKeyValues(flags.var, 'var'),
     live: liveFromFlags(flags),
+    image:
+      flags.image === undefined
+        ? flags.imageSha256 === undefined
+          ? undefined
+          : usageRefusal('--imageSha256 goes with --image')
+        : definedOnly({ url: flags.image, sha256: flags.imageSha256 }),
   });
+}
+
+function usageRefusal(message: string): never {
+  throw usageFailure(message);
 }
 
 /** The diskless settings (deployment.live), when any of their flags is given. */
@@ -148,6 +167,7 @@ const unsettable: Readonly<Record<string, string>> = {
   var: 'vars',
   vars: 'vars',
   live: 'live',
+  image: 'image',
 };
 
 /** The fields `--unset` names, as JSON field names (a merge patch sets each to null). */

@@ -50,6 +50,17 @@ export function describeMachine(machine: Machine, now: Date, events: readonly Sm
         { label: 'UUID', value: machine.uuid },
         { label: 'Relay', value: machine.relay },
         { label: 'Last lease', value: machine.lastLease },
+        {
+          label: 'Image written',
+          value:
+            machine.progress === undefined
+              ? undefined
+              : `${(machine.progress.bytes / 1024 / 1024).toFixed(1)} MiB${
+                  machine.progress.total === undefined
+                    ? ''
+                    : ` of ${(machine.progress.total / 1024 / 1024).toFixed(1)} MiB`
+                } (${formatAge(machine.progress.at, now) ?? '?'} ago)`,
+        },
       ],
     },
     {

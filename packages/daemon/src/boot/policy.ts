@@ -67,6 +67,14 @@ export function decideBoot(input: PolicyInput): ScriptSpec {
       }
       if (!input.boot || !input.token) return hold('failed');
       if (deployment.type === 'live') return installer(input, input.boot, liveArgs(input, deployment, input.token));
+      if (deployment.type === 'image') {
+        // The boot is the image writer: it fetches its job (render/image-job.ts) and runs it.
+        const { hook, job } = input.urls;
+        return installer(input, input.boot, [
+          `smelt.job=${job(mac, input.token)}`,
+          `smelt.phonehome=${hook(mac, input.token, 'installed')}`,
+        ]);
+      }
       return installer(input, input.boot, flavourArgs(input, input.boot, deployment, input.token));
   }
 }

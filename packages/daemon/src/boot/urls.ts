@@ -12,7 +12,9 @@ export function machineUrls(baseUrl: string) {
     script: (mac: string) => `${baseUrl}/boot/${macToDashes(mac)}.ipxe`,
     /** The directory of a machine's answer files (NoCloud wants it with the trailing slash). */
     answers: (mac: string, token: string) => `${baseUrl}/answers/${macToDashes(mac)}/${seg(token)}/`,
-    hook: (mac: string, token: string, outcome: 'installed' | 'failed') =>
+    /** The image writer's job for this machine. */
+    job: (mac: string, token: string) => `${baseUrl}/jobs/${macToDashes(mac)}/${seg(token)}/image.sh`,
+    hook: (mac: string, token: string, outcome: 'installed' | 'failed' | 'progress') =>
       `${baseUrl}/hooks/${macToDashes(mac)}/${seg(token)}/${outcome}`,
     /** The whole ISO of a boot, for installers that fetch it (Ubuntu's url=). */
     iso: (boot: Boot) => `${baseUrl}/iso/${seg(boot.name)}.iso`,

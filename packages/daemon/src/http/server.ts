@@ -14,7 +14,9 @@ import { UnsafeValueError } from '../render/escape.ts';
 import { TemplateError } from '../render/template.ts';
 import { ConfigError } from '../config/load.ts';
 import { buildRenderContext } from '../render/build-context.ts';
+import { renderImageJob } from '../render/image-job.ts';
 import { renderIpxe, ScriptValueError } from '../render/ipxe.ts';
+import { effectiveHostSettings } from '@smelt/shared/defaults';
 import { normalisePath } from '../tree/mounts.ts';
 import { PathRefusedError, type FileTree } from '../tree/tree.ts';
 import type { StateView } from '../view/state-view.ts';
@@ -27,7 +29,9 @@ import { sendFile } from './send-file.ts';
  *
  *   GET  /boot/<mac>.ipxe                        the script for the machine's current state
  *   GET  /answers/<mac>/<token>/<file>           preseed.cfg, ks.cfg, user-data, meta-data, vendor-data
+ *   GET  /jobs/<mac>/<token>/image.sh             an image deployment's job, for the image writer
  *   POST /hooks/<mac>/<token>/installed|failed   phone-home (GET too, for installers that only have wget)
+ *   POST /hooks/<mac>/<token>/progress           an image writer's bytes=N[&total=N]
  *   GET  /<path>                                 the shared tree (tree/): boots' kernels and initrds
  *        (/boots/...), ISOs whole and file by file (/iso/..., /<isoPrefix>/...), per-MAC PXELINUX and GRUB
  *        configs, files.dirs, and ipxe.dir (HTTP Boot's ipxe.efi)
@@ -93,6 +97,10 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
       script(response, rest[0].slice(0, -'.ipxe'.length), method);
       return 'script';
     }
+    if (first === 'jobs' && rest.length === 3 && rest[2] === 'image.sh') {
+      imageJob(response, rest, method);
+      return 'job';
+    }
     if (first === 'answers' && rest.length === 3) {
       answer(response, rest, method);
       return 'answer';
@@ -151,15 +159,60 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     sendText(response, render.contentType, body, method);
   }
 
+  function imageJob(response: ServerResponse, [macText = '', token = '']: string[], method: string) {
+    const mac = tryParseMac(macText);
+    const deployment = mac === undefined ? undefined : view.deployment(mac);
+    const expected = mac === undefined ? undefined : view.token(mac);
+    const image = deployment?.image;
+    if (mac === undefined || !deployment || !image || expected === undefined || expected !== token) {
+      throw notFound('image job');
+    }
+    const host = effectiveHostSettings(view.defaults(), deployment);
+    const imageUrl = image.url.startsWith('/') ? `${baseUrl}${image.url}` : image.url;
+    let body: string;
+    try {
+      body = renderImageJob({
+        mac,
+        imageUrl,
+        sha256: image.sha256,
+        disk: host.disk,
+        hooks: {
+          installed: urls.hook(mac, token, 'installed'),
+          failed: urls.hook(mac, token, 'failed'),
+          progress: urls.hook(mac, token, 'progress'),
+        },
+      });
+    } catch (error) {
+      if (error instanceof UnsafeValueError) throw new HttpFailure(500, error.message);
+      throw error;
+    }
+    sendText(response, 'text/x-shellscript; charset=utf-8', body, method);
+  }
+
   async function hook(
     request: IncomingMessage,
     response: ServerResponse,
     [macText = '', token = '', what = '']: string[],
   ) {
     const mac = tryParseMac(macText);
-    if (!mac || (what !== 'installed' && what !== 'failed')) throw notFound('hook');
+    if (!mac || (what !== 'installed' && what !== 'failed' && what !== 'progress')) throw notFound('hook');
     const detail = (await readSmallBody(request)).trim();
     try {
+      if (what === 'progress') {
+        // bytes=N[&total=N]: form-encoded, as busybox wget --post-data sends it.
+        const form = new URLSearchParams(detail);
+        const bytes = Number(form.get('bytes'));
+        const total = form.has('total') ? Number(form.get('total')) : undefined;
+        if (!Number.isSafeInteger(bytes) || bytes < 0) throw new HttpFailure(400, 'send bytes=N');
+        await deps.inventory.deployments.progress(
+          mac,
+          token,
+          bytes,
+          total !== undefined && total > 0 ? total : undefined,
+        );
+        sendText(response, 'text/plain; charset=utf-8', 'ok\n', 'GET');
+        return;
+      }
       const result = await deps.inventory.deployments.report(mac, token, what, detail || undefined);
       log.info({ mac, outcome: what, state: result.state }, 'phone-home');
       sendText(response, 'text/plain; charset=utf-8', `${result.state}\n`, 'GET');

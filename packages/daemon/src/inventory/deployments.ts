@@ -39,6 +39,10 @@ export function createDeploymentInventory(ctx: InventoryContext) {
   /** Rules against the other deployments and the boots: one name, one address, an existing boot. */
   async function checkAgainstOthers(deployment: Deployment): Promise<void> {
     checkLive(deployment);
+    if (deployment.type === 'image' && !deployment.image)
+      throw invalidField('body', 'image', 'an image deployment needs an image URL');
+    if (deployment.type !== 'image' && deployment.image)
+      throw invalidField('body', 'image', 'an image needs type "image"');
     if (!(await ctx.boots.get(deployment.boot))) {
       const names = (await ctx.boots.all()).map((b) => b.value.name);
       throw invalidField(
@@ -149,6 +153,23 @@ export function createDeploymentInventory(ctx: InventoryContext) {
         }
         const event: LifecycleEvent = row.value.state === 'wiping' && outcome === 'installed' ? 'wiped' : outcome;
         return move(row, event, detail);
+      }),
+
+    /** An image writer's progress report: bytes written so far, kept on the machine for `describe machine`. */
+    progress: (mac: string, token: string, bytes: number, total?: number) =>
+      ctx.exclusive(async () => {
+        const stored = await ctx.tokens.get(mac);
+        if (!stored || !tokenMatches(stored.value.token, token)) {
+          throw new SmeltError('forbidden', 'no deployment of this machine has that token');
+        }
+        const row = await ctx.machines.get(mac);
+        if (!row) throw notFound('machine', mac);
+        const at = ctx.timestamp();
+        await ctx.machines.put(
+          mac,
+          { ...row.value, progress: { bytes, ...(total !== undefined && { total }), at } },
+          row.version,
+        );
       }),
 
     /** `smeltctl release MAC [--wipe]`: free the machine, or wipe it first. */

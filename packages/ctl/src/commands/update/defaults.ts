@@ -24,9 +24,11 @@ const {
   iscsiTarget: _iscsiTarget,
   iscsiServer: _iscsiServer,
   iscsiLun: _iscsiLun,
+  image: _image,
+  imageSha256: _imageSha256,
   ...hostFlags
 } = deploymentSettingFlags;
-const notDefaults = new Set(['address', 'hostname', 'type', 'live']);
+const notDefaults = new Set(['address', 'hostname', 'type', 'live', 'image']);
 
 export default class UpdateDefaults extends BaseCommand {
   static override summary = 'Change the global defaults (only the settings given; --unset clears one)';
