@@ -374,7 +374,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
     interface: 'eth0', // file
     dataDir: join(dir, 'data'), // file
     api: { listen: '127.0.0.1:2222' }, // env over file
-    http: { listen: '0.0.0.0:80' }, // default
+    http: { listen: '0.0.0.0:80', maxInstalls: 200, slotSeconds: 120 }, // default
     tftp: {
       listen: '10.0.0.2:69',
       maxTransfers: 1000,

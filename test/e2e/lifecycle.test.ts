@@ -324,3 +324,35 @@ test('an operator template that does not compile stops the daemon with its name 
     },
   );
 });
+
+test('admission control: beyond http.maxInstalls machines are told to wait, in order, and shown queued', async () => {
+  const paced = await startSmeltd({ dataDir: join(dir, 'data-paced'), config: { http: { maxInstalls: 1 } } });
+  try {
+    const penv = { SMELT_SERVER: paced.url, SMELT_TOKEN: paced.token, SMELTCTL_CONFIG: join(dir, 'ctl-paced.json') };
+    const pok = async (args: string[]) => {
+      const result = await smeltctl(args, penv);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    await pok(['create', 'boot', '--name', 'b', '--kernel', join(dir, 'vmlinuz'), '--initrd', join(dir, 'initrd.gz')]);
+    await pok(['deploy', '--MAC', '52:54:00:5e:03:01', '--boot', 'b']);
+    await pok(['deploy', '--MAC', '52:54:00:5e:03:02', '--boot', 'b']);
+    const address = paced.http;
+    assert.ok(address);
+    const base = `http://${address.host}:${String(address.port)}`;
+    const first = await curl(`${base}/boot/52-54-00-5e-03-01.ipxe`);
+    assert.match(first, /^kernel /m, 'the first machine installs');
+    const second = await curl(`${base}/boot/52-54-00-5e-03-02.ipxe`);
+    assert.match(second, /busy installing other machines; 1 ahead of 52:54:00:5e:03:02, asking again in \d+ s/);
+    assert.match(second, /chain --replace --autofree http:\/\/127\.0\.0\.1:\d+\/boot\/52-54-00-5e-03-02\.ipxe$/m);
+    assert.match(await pok(['get', 'machines']), /52:54:00:5e:03:02\s+provisioning \(queue 1\)/);
+    // The first machine fetches its kernel and its (last) initrd: its slot is free, the second goes.
+    await curl(/^kernel (\S+)/m.exec(first)?.[1] ?? '');
+    await curl(/^initrd (\S+)/m.exec(first)?.[1] ?? '');
+    assert.match(await curl(`${base}/boot/52-54-00-5e-03-02.ipxe`), /^kernel /m);
+    const metrics = await curl(`${paced.url}/metrics`);
+    assert.match(metrics, /smelt_admission\{state="downloading"\} 1/);
+  } finally {
+    await paced.stop();
+  }
+});

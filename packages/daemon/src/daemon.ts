@@ -24,6 +24,7 @@ import { treeFromConfig } from './tree/from-config.ts';
 import { bootSource } from './tree/boot-source.ts';
 import { renderedSource } from './tree/rendered-source.ts';
 import { createBootDecider } from './boot/decider.ts';
+import { createAdmissionControl } from './boot/admission.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
@@ -75,6 +76,12 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     await isos.close();
     await store.close();
   };
+  // Admission control for installs (boot/admission.ts): the HTTP server paces, the API shows the queue.
+  const admission = createAdmissionControl({
+    maxActive: config.http.maxInstalls,
+    slotSeconds: config.http.slotSeconds,
+    now: Date.now,
+  });
   // The machine-facing base URL; final once the HTTP server is bound (its port may come from the OS).
   let baseUrl = httpBaseOf(config);
   const api = createApiApp({
@@ -82,6 +89,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     events,
     isos: createIsoStore(config.dataDir),
     subnets: subnetsFromConfig(config.dhcp),
+    admission,
     machineBaseUrl: () => baseUrl,
     metrics,
     token,
@@ -110,6 +118,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
 
   // One boot policy and one tree for HTTP and TFTP (DESIGN.md §6).
   const decide = createBootDecider(view, config.lifecycle, () => baseUrl);
+
   const tree = treeFromConfig(config, log.child({ subsystem: 'tree' }), [
     bootSource(view, isos),
     renderedSource(decide, () => baseUrl),
@@ -122,6 +131,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       inventory,
       tree,
       decide,
+      admission,
       subnets: subnetsFromConfig(config.dhcp),
       baseUrlFor: (port) => httpBaseOf(config, port),
       log: log.child({ subsystem: 'http' }),

@@ -50,5 +50,7 @@ export type MachinePatch = z.infer<typeof machinePatchSchema>;
 export const machineSchema = machineRecordSchema.extend({
   state: z.enum(machineStates),
   deployment: resourceNameSchema.nullable(),
+  /** Its place in the install queue while a boot storm is paced (admission control); absent when not waiting. */
+  queue: z.number().int().positive().optional(),
 });
 export type Machine = z.infer<typeof machineSchema>;

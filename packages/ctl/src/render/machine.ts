@@ -12,7 +12,12 @@ function labelList(machine: Machine): string[] {
 export function machineColumns(now: Date, wide: boolean): Column<Machine>[] {
   return [
     { header: 'MAC', value: (machine) => machine.mac },
-    { header: 'STATE', value: (machine) => machine.state, style: styleState },
+    {
+      header: 'STATE',
+      value: (machine) =>
+        machine.queue === undefined ? machine.state : `${machine.state} (queue ${String(machine.queue)})`,
+      style: styleState,
+    },
     { header: 'ARCH', value: (machine) => machine.arch },
     { header: 'VENDOR', value: (machine) => machine.vendor },
     { header: 'LAST SEEN', value: (machine) => formatAge(machine.lastSeen, now) },

@@ -14,6 +14,7 @@ import { writeProblem } from './problem.ts';
 import { streamEvents, wantsEventStream } from './event-stream.ts';
 import type { IsoStore } from './iso-upload.ts';
 import type { Subnet } from '../dhcp/subnets.ts';
+import type { AdmissionControl } from '../boot/admission.ts';
 import type { EventJournal } from '../events/journal.ts';
 
 export interface ApiOptions {
@@ -21,6 +22,7 @@ export interface ApiOptions {
   events?: EventJournal;
   isos?: IsoStore;
   subnets?: readonly Subnet[];
+  admission?: AdmissionControl;
   /** The machine-facing base URL, for the URLs `describe boot` shows (known once HTTP is bound). */
   machineBaseUrl?: () => string;
   metrics: Metrics;
@@ -55,6 +57,7 @@ export function createApiApp(options: ApiOptions): Koa {
     events: options.events,
     machineBaseUrl: options.machineBaseUrl ?? (() => ''),
     subnets: options.subnets ?? [],
+    admission: options.admission,
   });
   const special: Partial<Record<RouteId, () => unknown>> = {
     health: () => ({

@@ -3,6 +3,8 @@ import type { RouteDef, RouteId, RouteResponse, Routes } from '@smelt/shared/api
 import type { Inventory } from '../inventory/inventory.ts';
 import type { EventJournal } from '../events/journal.ts';
 import { machineUrls } from '../boot/urls.ts';
+import type { AdmissionControl } from '../boot/admission.ts';
+import type { Machine } from '@smelt/shared/machine';
 import { findSubnet, type Subnet } from '../dhcp/subnets.ts';
 import { magicPacket, parseSecureOn, sendWake } from '../power/wol.ts';
 import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
@@ -24,10 +26,16 @@ export interface HandlerContext {
   machineBaseUrl: () => string;
   /** The DHCP subnets: where a machine's wake-up packet is broadcast. */
   subnets: readonly Subnet[];
+  /** The install queue, shown on machines that wait in it. */
+  admission?: AdmissionControl | undefined;
 }
 
 export function createHandlers(inventory: Inventory, context: HandlerContext): Handlers {
   const { events, machineBaseUrl } = context;
+  const withQueue = (machine: Machine): Machine => {
+    const status = context.admission?.status(machine.mac);
+    return status?.state === 'queued' ? { ...machine, queue: status.position } : machine;
+  };
   const { boots, deployments, machines, defaults, leases } = inventory;
   return {
     listBoots: ({ query }) => boots.list(query),
@@ -57,8 +65,11 @@ export function createHandlers(inventory: Inventory, context: HandlerContext): H
 
     listLeases: ({ query }) => leases.list(query),
 
-    listMachines: ({ query }) => machines.list(query),
-    getMachine: ({ params }) => machines.get(params.mac),
+    listMachines: async ({ query }) => {
+      const page = await machines.list(query);
+      return { ...page, items: page.items.map(withQueue) };
+    },
+    getMachine: async ({ params }) => withQueue(await machines.get(params.mac)),
     createMachine: ({ body }) => machines.create(body),
     updateMachine: ({ params, body }) => machines.update(params.mac, body),
     deleteMachine: ({ params }) => noContent(machines.delete(params.mac)),

@@ -50,7 +50,18 @@ export const configSchema = z
     address: ipv4Schema,
     dataDir: z.string().min(1).default('/var/lib/smelt'),
     api: z.strictObject({ listen: listenSchema.default('0.0.0.0:7480') }).prefault({}),
-    http: z.strictObject({ listen: listenSchema.default('0.0.0.0:80') }).prefault({}),
+    http: z
+      .strictObject({
+        listen: listenSchema.default('0.0.0.0:80'),
+        /**
+         * Machines downloading their kernel and initrd at once; the others wait in iPXE and ask again, in order
+         * (a boot storm becomes a queue). 0: no limit.
+         */
+        maxInstalls: z.number().int().min(0).max(100_000).default(200),
+        /** The longest one machine holds a download slot. */
+        slotSeconds: z.number().int().min(10).max(3600).default(120),
+      })
+      .prefault({}),
     tftp: z
       .strictObject({
         // 0.0.0.0 means one socket per local IPv4 address, so each transfer answers from the address it was
@@ -231,6 +242,8 @@ export const configKeys = {
   dataDir: 'string',
   'api.listen': 'string',
   'http.listen': 'string',
+  'http.maxInstalls': 'number',
+  'http.slotSeconds': 'number',
   'tftp.listen': 'string',
   'tftp.maxTransfers': 'number',
   'tftp.maxPerPeer': 'number',

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tryParseMac } from '@smelt/shared/mac';
 import type { Logger } from 'pino';
+import type { AdmissionControl } from '../boot/admission.ts';
 import type { BootDecider } from '../boot/decider.ts';
 import { machineUrls } from '../boot/urls.ts';
 import type { Config } from '../config/schema.ts';
@@ -15,7 +16,7 @@ import { TemplateError } from '../render/template.ts';
 import { ConfigError } from '../config/load.ts';
 import { buildRenderContext } from '../render/build-context.ts';
 import { renderImageJob } from '../render/image-job.ts';
-import { renderIpxe, ScriptValueError } from '../render/ipxe.ts';
+import { renderIpxe, ScriptValueError, type ScriptSpec } from '../render/ipxe.ts';
 import { effectiveHostSettings } from '@smelt/shared/defaults';
 import { normalisePath } from '../tree/mounts.ts';
 import { PathRefusedError, type FileTree } from '../tree/tree.ts';
@@ -42,6 +43,7 @@ export interface HttpDeps {
   inventory: Inventory;
   tree: FileTree;
   decide: BootDecider;
+  admission: AdmissionControl;
   subnets: readonly Subnet[];
   /** The base URL machines use, given the port actually bound (config may say port 0). */
   baseUrlFor: (boundPort: number) => string;
@@ -77,6 +79,12 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
   // Set once the server is bound; no request is routed before that.
   let baseUrl = '';
   let urls = machineUrls(baseUrl);
+  const admissionGauge = deps.metrics.gauge('smelt_admission', 'Machines downloading boot files, and waiting to');
+  const updateAdmissionGauges = () => {
+    const counts = deps.admission.counts();
+    admissionGauge.set(counts.active, { state: 'downloading' });
+    admissionGauge.set(counts.queued, { state: 'queued' });
+  };
   const requests = deps.metrics.counter(
     'smelt_http_requests_total',
     'Machine-facing HTTP requests, by route and status',
@@ -94,7 +102,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     }
     if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'use GET or HEAD');
     if (first === 'boot' && rest.length === 1 && rest[0]?.endsWith('.ipxe')) {
-      script(response, rest[0].slice(0, -'.ipxe'.length), method);
+      script(request, response, rest[0].slice(0, -'.ipxe'.length), method);
       return 'script';
     }
     if (first === 'jobs' && rest.length === 3 && rest[2] === 'image.sh') {
@@ -110,13 +118,18 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     const file = await deps.tree.resolve(path, peerOf(request));
     if (!file) throw notFound(url.pathname);
     await sendFile(request, response, file, contentTypeOf(path));
+    // A whole file sent (not a HEAD, not a range): it may be a machine's last boot file, freeing its slot.
+    if (method === 'GET' && response.statusCode === 200 && response.writableEnded) {
+      deps.admission.sent(request.socket.remoteAddress ?? '', `/${path}`);
+      updateAdmissionGauges();
+    }
     return 'tree';
   }
 
-  function script(response: ServerResponse, macText: string, method: string): void {
+  function script(request: IncomingMessage, response: ServerResponse, macText: string, method: string): void {
     const mac = tryParseMac(macText);
     if (!mac) throw new HttpFailure(400, `not a MAC address: ${macText}`);
-    const spec = deps.decide(mac);
+    const spec = paced(mac, deps.decide(mac), request.socket.remoteAddress ?? '');
     let body: string;
     try {
       body = renderIpxe(spec);
@@ -126,6 +139,28 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     }
     log.debug({ mac, kind: spec.kind }, 'iPXE script');
     sendText(response, 'text/plain; charset=utf-8', body, method);
+  }
+
+  /**
+   * An installer script is handed out only with a download slot (boot/admission.ts); without one the machine
+   * gets a short wait-and-ask-again script. Boot files from elsewhere (a mirror) cost us nothing: never paced.
+   */
+  function paced(mac: string, spec: ScriptSpec, ip: string): ScriptSpec {
+    if (spec.kind !== 'installer') return spec;
+    const ours = [spec.kernelUrl, ...spec.initrdUrls].filter((url) => url.startsWith(`${baseUrl}/`));
+    const last = ours.at(-1);
+    if (last === undefined) return spec;
+    const lastPath = decodeURI(new URL(last).pathname);
+    const admission = deps.admission.admit(mac, ip, lastPath);
+    updateAdmissionGauges();
+    if (admission.admitted) return spec;
+    return {
+      kind: 'wait',
+      mac,
+      selfUrl: spec.selfUrl,
+      position: admission.position,
+      waitSeconds: admission.waitSeconds,
+    };
   }
 
   function answer(response: ServerResponse, [macText = '', token = '', name = '']: string[], method: string) {

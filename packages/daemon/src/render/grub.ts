@@ -29,6 +29,7 @@ export function renderGrub(spec: ScriptSpec, baseUrl: string): string {
       );
       break;
     case 'sanboot':
+    case 'wait':
     case 'hold':
     case 'reboot':
     case 'poweroff':

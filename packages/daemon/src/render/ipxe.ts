@@ -23,6 +23,8 @@ export type ScriptSpec =
   /** A machine nobody has deployed (or whose install failed): wait, poll, boot the moment it is deployed. */
   | { kind: 'hold'; mac: string; selfUrl: string; reason: 'free' | 'failed' | 'wiping'; pollSeconds: number }
   | InstallerScript
+  /** Too many machines are downloading: wait and ask again (admission control). */
+  | { kind: 'wait'; mac: string; selfUrl: string; position: number; waitSeconds: number }
   /** A diskless machine whose root is an iSCSI target (RFC 4173 URI). */
   | { kind: 'sanboot'; mac: string; deployment: string; uri: string; initiator: string }
   /** Installed: boot the local disk, every time, until redeployed. */
@@ -93,6 +95,13 @@ export function renderIpxe(spec: ScriptSpec): string {
       );
       break;
     }
+    case 'wait':
+      lines.push(
+        `echo Smelt: busy installing other machines; ${String(spec.position)} ahead of ${spec.mac}, asking again in ${String(spec.waitSeconds)} s`,
+        `sleep ${String(spec.waitSeconds)}`,
+        `chain --replace --autofree ${word('script URL', spec.selfUrl)}`,
+      );
+      break;
     case 'sanboot':
       lines.push(
         `echo Smelt: ${text(spec.deployment)} (${spec.mac}) boots its iSCSI root ${word('iSCSI URI', spec.uri)}`,

@@ -26,6 +26,7 @@ export function renderPxelinux(spec: ScriptSpec, baseUrl: string): string {
       lines.push('DEFAULT local', 'LABEL local', '  LOCALBOOT -1');
       break;
     case 'sanboot':
+    case 'wait':
     case 'hold':
     case 'reboot':
     case 'poweroff':
