@@ -199,11 +199,30 @@ test('free → held → deploy → installer → phone-home → local disk → r
       type: string;
       message: string;
     }[];
+    const lifecycle = [
+      'deployment.created',
+      'file.served',
+      'machine.installed',
+      'file.served',
+      'machine.reinstalling',
+      'file.served',
+      'machine.failed',
+      'machine.released',
+    ];
     assert.deepEqual(
       events.map((e) => e.type),
-      ['deployment.created', 'machine.installed', 'machine.reinstalling', 'machine.failed', 'machine.released'],
+      lifecycle,
     );
-    assert.match(events[3]?.message ?? '', /disk not found/);
+    // What the machine was told: the installer, then its local disk, then the installer again.
+    assert.deepEqual(
+      events.filter((e) => e.type === 'file.served').map((e) => e.message.replace(/ \(http.*\)$/, '')),
+      [
+        'iPXE script: boot debian12 (preseed)',
+        'iPXE script: boot from the local disk',
+        'iPXE script: boot debian12 (preseed)',
+      ],
+    );
+    assert.match(events[6]?.message ?? '', /disk not found/);
     const described = await ok(['describe', 'machine', mac]);
     assert.match(described, /Events:\n(.*\n)*.*deployment\.created: deployment "web1" created/);
     assert.match(described, /machine\.failed: provisioning → failed: disk not found/);
@@ -213,13 +232,7 @@ test('free → held → deploy → installer → phone-home → local disk → r
       .trim()
       .split('\n')
       .map((line) => line.split('\t')[1]);
-    assert.deepEqual(watchedTypes, [
-      'deployment.created',
-      'machine.installed',
-      'machine.reinstalling',
-      'machine.failed',
-      'machine.released',
-    ]);
+    assert.deepEqual(watchedTypes, lifecycle);
   } finally {
     watcher.kill('SIGTERM');
   }

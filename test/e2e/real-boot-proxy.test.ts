@@ -82,6 +82,7 @@ lifecycleSuite(life, {
           assert.ok(port, "smeltd's bridge port");
           watcher = life.lab().spawn(life.segmentNs(), [PYTHON, DHCP_CLIENT, port, 'watch', '--seconds', '110']);
           await watcher.waitFor(/"watching"/, 10_000);
+          assert.equal(life.dhcpServer, SITE, 'addresses come from dnsmasq');
           const listening = life.log().find((line) => line.msg === 'dhcp listening');
           assert.equal(listening?.mode, 'proxy', JSON.stringify(listening));
         },
@@ -90,7 +91,7 @@ lifecycleSuite(life, {
     held: [
       {
         title: "iPXE took its address from dnsmasq's offer and its script URL from smeltd's proxy offer",
-        async run() {
+        run() {
           // smeltd's answer to the VM's DISCOVER: an offer without an address; the REQUEST naming dnsmasq left alone.
           const offer = decisions().find((line) => line.type === 'discover');
           assert.equal(offer?.decision, 'reply', JSON.stringify(decisions()));
@@ -117,7 +118,7 @@ lifecycleSuite(life, {
     guest: [
       {
         title: "smeltd ignored the guest's own DHCP client (udhcpc, not a network boot)",
-        async run() {
+        run() {
           const ignored = decisions().filter((line) => line.decision === 'ignore: not-network-boot');
           assert.ok(ignored.length >= 2, `a DISCOVER and a REQUEST ignored: ${JSON.stringify(decisions())}`);
           assert.ok(ignored.every((line) => line.type === 'discover' || line.type === 'request'));
@@ -127,7 +128,7 @@ lifecycleSuite(life, {
     local: [
       {
         title: "dnsmasq's lease file has the VM, at the address its guest reported",
-        async run() {
+        run() {
           const dnsmasq = life.dnsmasq();
           assert.ok(dnsmasq);
           // <expiry> <mac> <address> <hostname|*> <client id|*>, one line per lease.
@@ -145,7 +146,7 @@ lifecycleSuite(life, {
       },
       {
         title: 'smeltd sent no address: every DHCP packet it put on the wire had yiaddr 0.0.0.0 and no lease time',
-        async run() {
+        run() {
           const sent = sentBySmeltd();
           // An offer for each of the two iPXE boots (power-on and after the guest's reboot), at least.
           const offers = sent.filter((reply) => reply.type === 'offer');

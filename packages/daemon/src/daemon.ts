@@ -132,6 +132,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       tree,
       decide,
       admission,
+      events,
       subnets: subnetsFromConfig(config.dhcp),
       baseUrlFor: (port) => httpBaseOf(config, port),
       log: log.child({ subsystem: 'http' }),

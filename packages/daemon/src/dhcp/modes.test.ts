@@ -224,6 +224,7 @@ describe('proxy mode, fed the captured clients', () => {
 
   test('iPXE’s boot-server REQUEST on 4011 is answered to where it came from', () => {
     const ack = replyOf(proxy(fixture('ipxe-bios-pxebs-request'), 'pxe'));
+    assert.equal(ack.reply.siaddr, '10.77.0.1', 'iPXE ignores a ProxyDHCP answer without siaddr');
     assert.equal(ack.reply.options.get(Option.messageType)?.[0], MessageType.ack);
     assert.deepEqual(ack.to, { address: '10.77.0.150', port: 68 });
     assert.equal(ack.reply.yiaddr, '0.0.0.0');

@@ -93,11 +93,12 @@ export function addBootOptions(
   server: ServerFacts,
   client: { pxe: boolean; ipxe: boolean },
 ): void {
+  if (stage.kind === 'unsupported') return;
+  // siaddr on every boot offer: iPXE takes a ProxyDHCP offer only with both siaddr and a file name (iPXE
+  // dhcp_has_pxeopts), even when the file is an http:// URL.
+  reply.siaddr = server.nextServer;
   switch (stage.kind) {
-    case 'unsupported':
-      return;
     case 'tftp':
-      reply.siaddr = server.nextServer;
       setBootfile(reply, stage.file);
       reply.options.set(Option.tftpServerName, textValue(server.nextServer));
       break;

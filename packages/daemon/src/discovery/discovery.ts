@@ -56,7 +56,13 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     try {
       const created = new Set(await options.observe(batch));
       for (const sighting of batch) {
-        if (created.has(sighting.mac)) {
+        if (!created.has(sighting.mac)) {
+          // At most once a minute per machine (refreshMs), or when what it says about itself changes.
+          options.events.record('machine.seen', {
+            mac: sighting.mac,
+            message: `seen${sighting.lastLease ? ` with ${sighting.lastLease}` : ''}${sighting.relay ? ` via relay ${sighting.relay}` : ''}`,
+          });
+        } else {
           options.events.record('machine.discovered', {
             mac: sighting.mac,
             message: `new machine ${sighting.mac}${sighting.arch ? ` (${sighting.arch})` : ''}${

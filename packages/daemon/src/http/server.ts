@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tryParseMac } from '@smelt/shared/mac';
 import type { Logger } from 'pino';
 import type { AdmissionControl } from '../boot/admission.ts';
+import type { EventJournal } from '../events/journal.ts';
 import type { BootDecider } from '../boot/decider.ts';
 import { machineUrls } from '../boot/urls.ts';
 import type { Config } from '../config/schema.ts';
@@ -44,6 +45,7 @@ export interface HttpDeps {
   tree: FileTree;
   decide: BootDecider;
   admission: AdmissionControl;
+  events?: EventJournal;
   subnets: readonly Subnet[];
   /** The base URL machines use, given the port actually bound (config may say port 0). */
   baseUrlFor: (boundPort: number) => string;
@@ -138,6 +140,14 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
       throw error;
     }
     log.debug({ mac, kind: spec.kind }, 'iPXE script');
+    // What a machine was told, once per boot (the hold and wait loops poll, so they are not events).
+    if (spec.kind !== 'hold' && spec.kind !== 'wait') {
+      deps.events?.record('file.served', {
+        mac,
+        subject: 'boot script',
+        message: `iPXE script: ${describeScript(spec)}`,
+      });
+    }
     sendText(response, 'text/plain; charset=utf-8', body, method);
   }
 
@@ -356,4 +366,17 @@ const contentTypes: Record<string, string> = {
 function contentTypeOf(path: string): string {
   const ext = path.slice(path.lastIndexOf('.') + 1).toLowerCase();
   return contentTypes[ext] ?? 'application/octet-stream';
+}
+
+function describeScript(spec: ScriptSpec): string {
+  switch (spec.kind) {
+    case 'installer':
+      return `boot ${spec.what} (${spec.kernelUrl})`;
+    case 'local':
+      return 'boot from the local disk';
+    case 'sanboot':
+      return `boot the iSCSI root ${spec.uri}`;
+    default:
+      return spec.kind;
+  }
 }
