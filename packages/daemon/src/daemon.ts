@@ -63,7 +63,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   // What boot-time requests read (DHCP, iPXE scripts): memory kept current by the store's watch.
   const view = await createStateView(store);
   const discovery = createDiscovery({
-    observe: (sightings) => inventory.machines.observe(sightings),
+    observe: (sightings) => inventory.machines.observe(sightings, (mac) => view.machine(mac)),
     events,
     oui: loadOui(log),
     now: Date.now,

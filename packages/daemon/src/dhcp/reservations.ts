@@ -16,8 +16,8 @@ export interface DeploymentView extends Reservations {
 
 export function createDeploymentView(view: StateView): DeploymentView {
   let byAddress: Map<number, string> | undefined;
-  const stop = view.onChange(() => {
-    byAddress = undefined;
+  const stop = view.onChange((collection) => {
+    if (collection === 'deployments') byAddress = undefined;
   });
 
   function index(): Map<number, string> {

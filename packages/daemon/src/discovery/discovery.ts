@@ -23,6 +23,8 @@ export interface Discovery {
 
 export interface DiscoveryOptions {
   observe(sightings: readonly Sighting[]): Promise<string[]>;
+  /** Sightings written at most this many at a time; the rest follow at once, a batch per turn. */
+  maxBatch?: number;
   events: EventJournal;
   oui: OuiLookup | undefined;
   now: () => number;
@@ -49,10 +51,18 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   let pending = new Map<string, Sighting>();
   let flushing: Promise<void> = Promise.resolve();
 
+  const maxBatch = options.maxBatch ?? 500;
+
   async function flushNow(): Promise<void> {
     if (pending.size === 0) return;
-    const batch = [...pending.values()];
-    pending = new Map();
+    // A bounded batch: a storm of new machines must not stall the event loop (and every DHCP reply) in one go.
+    const batch = [...pending.values()].slice(0, maxBatch);
+    for (const sighting of batch) pending.delete(sighting.mac);
+    if (pending.size > 0) {
+      setImmediate(() => {
+        flushing = flushing.then(flushNow);
+      });
+    }
     try {
       const created = new Set(await options.observe(batch));
       for (const sighting of batch) {

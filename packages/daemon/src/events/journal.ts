@@ -1,6 +1,6 @@
 import { eventSchema, type EventType, type SmeltEvent } from '@smelt/shared/event';
 import type { GroupCommit } from '../store/group-commit.ts';
-import type { Store } from '../store/store.ts';
+import type { BatchOp, Store } from '../store/store.ts';
 
 /**
  * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
@@ -32,20 +32,30 @@ export async function createEventJournal(
   recent.sort((a, b) => a.seq - b.seq);
   let seq = recent.at(-1)?.seq ?? 0;
   const listeners = new Set<(event: SmeltEvent) => void>();
+  // Events recorded in one turn of the event loop are written together.
+  let unwritten: BatchOp[] = [];
+  const writeSoon = (ops: BatchOp[]) => {
+    if (unwritten.length === 0) {
+      setImmediate(() => {
+        const batch = unwritten;
+        unwritten = [];
+        // A failed write is reported by whoever shares the commit (the writer that awaits it); an event is best
+        // effort and must never fail a DHCP reply.
+        commit.write(batch).catch(() => undefined);
+      });
+    }
+    unwritten.push(...ops);
+  };
 
   return {
     record(type, fields) {
       const event: SmeltEvent = { seq: ++seq, time: now().toISOString(), type, ...fields };
       recent.push(event);
       const expired = recent.length > capacity ? recent.splice(0, recent.length - capacity) : [];
-      // A failed write is reported by whoever shares the commit (the writer that awaits it); an event is best
-      // effort and must never fail a DHCP reply.
-      commit
-        .write([
-          { collection: 'events', key: keyOf(event.seq), value: event },
-          ...expired.map((old) => ({ collection: 'events' as const, key: keyOf(old.seq) })),
-        ])
-        .catch(() => undefined);
+      writeSoon([
+        { collection: 'events', key: keyOf(event.seq), value: event },
+        ...expired.map((old) => ({ collection: 'events' as const, key: keyOf(old.seq) })),
+      ]);
       for (const listener of listeners) listener(event);
       return event;
     },

@@ -22,6 +22,10 @@ export interface Sighting {
   vendor?: string | undefined;
 }
 
+function wrap(record: MachineRecord | undefined): { value: MachineRecord } | undefined {
+  return record && { value: record };
+}
+
 function defined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -82,12 +86,13 @@ export function createMachineInventory(ctx: InventoryContext) {
      * merged over what is stored, so labels and other operator-set fields are never lost. Returns the MACs that
      * were new.
      */
-    observe: (sightings: readonly Sighting[]) =>
+    observe: (sightings: readonly Sighting[], known?: (mac: string) => MachineRecord | undefined) =>
       ctx.exclusive(async () => {
         const created: string[] = [];
         const ops = [];
         for (const sighting of sightings) {
-          const row = await ctx.machines.get(sighting.mac);
+          // The daemon's in-memory view saves a read per machine (DESIGN.md §5.3); without one, the store.
+          const row = known ? wrap(known(sighting.mac)) : await ctx.machines.get(sighting.mac);
           const { at, ...facts } = sighting;
           const record: MachineRecord = row
             ? { ...row.value, ...defined(facts), lastSeen: at, updatedAt: at }

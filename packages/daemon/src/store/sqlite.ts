@@ -1,181 +1,75 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import {
-  StoreConflictError,
-  type BatchOp,
-  type Collection,
-  type ListOptions,
-  type PutOptions,
-  type Store,
-  type Versioned,
-  type WatchEvent,
-} from './store.ts';
-
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS kv (
-    collection TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    value      TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    PRIMARY KEY (collection, key)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-  INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
-`;
-
-interface Row {
-  key: string;
-  value: string;
-  version: number;
-}
+import { Worker } from 'node:worker_threads';
+import type { StoreReply, StoreRequest } from './sqlite-worker.ts';
+import { StoreConflictError, type Collection, type Store, type WatchEvent } from './store.ts';
 
 /**
- * The embedded default store: one SQLite file in the data directory, WAL mode. synchronous=FULL makes a put
- * durable before it resolves, so an acknowledged API write survives kill -9 and power loss alike.
+ * The embedded default store: SQLite in the data directory (sqlite-inline.ts), run on a worker thread of its own.
+ * Commits and their fsyncs happen there while the event loop goes on answering DHCP, TFTP and HTTP; everything
+ * written while one commit is on disk goes into the next (group commit does the rest). Requests are answered in
+ * the order they were made, so a read after a write sees it.
  */
 export function openSqliteStore(dataDir: string): Store {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(join(dataDir, 'smelt.db'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
-  db.exec(SCHEMA);
-
-  const statements = {
-    get: db.prepare('SELECT key, value, version FROM kv WHERE collection = ? AND key = ?'),
-    version: db.prepare('SELECT version FROM kv WHERE collection = ? AND key = ?'),
-    list: db.prepare('SELECT key, value, version FROM kv WHERE collection = ? AND key > ? ORDER BY key LIMIT ?'),
-    upsert: db.prepare(
-      'INSERT INTO kv (collection, key, value, version) VALUES (?, ?, ?, ?) ' +
-        'ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version',
-    ),
-    delete: db.prepare('DELETE FROM kv WHERE collection = ? AND key = ?'),
-    bump: db.prepare("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value"),
-  } satisfies Record<string, StatementSync>;
+  const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { dataDir } });
+  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   const listeners = new Set<(event: WatchEvent) => void>();
-  let closed = false;
+  let nextId = 1;
+  let closed: Promise<void> | undefined;
 
-  function assertOpen(): void {
-    if (closed) throw new Error('store is closed');
-  }
+  worker.on('message', (reply: StoreReply) => {
+    for (const event of reply.events) for (const listener of listeners) listener(event);
+    const waiter = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (!waiter) return;
+    if (reply.ok) waiter.resolve(reply.result);
+    else waiter.reject(errorOf(reply.error));
+  });
+  worker.on('error', (error) => {
+    for (const waiter of pending.values()) waiter.reject(error);
+    pending.clear();
+  });
 
-  function currentVersion(collection: Collection, key: string): number {
-    const row = statements.version.get(collection, key) as { version: number } | undefined;
-    return row?.version ?? 0;
-  }
-
-  /** Runs `write` in one IMMEDIATE transaction with the next revision, then tells the watchers. */
-  function commit(
-    collection: Collection,
-    key: string,
-    options: PutOptions | undefined,
-    write: (revision: number) => WatchEvent | undefined,
-  ): WatchEvent | undefined {
-    assertOpen();
-    db.exec('BEGIN IMMEDIATE');
-    let event: WatchEvent | undefined;
-    try {
-      if (options?.ifVersion !== undefined) {
-        const actual = currentVersion(collection, key);
-        if (actual !== options.ifVersion) throw new StoreConflictError(collection, key, options.ifVersion, actual);
-      }
-      const { value: revision } = statements.bump.get() as { value: number };
-      event = write(revision);
-      if (event) db.exec('COMMIT');
-      else db.exec('ROLLBACK');
-    } catch (error) {
-      db.exec('ROLLBACK');
-      throw error;
-    }
-    if (event) for (const listener of listeners) listener(event);
-    return event;
-  }
-
-  function commitBatch(ops: readonly BatchOp[]): number {
-    assertOpen();
-    const events: WatchEvent[] = [];
-    db.exec('BEGIN IMMEDIATE');
-    let revision: number;
-    try {
-      ({ value: revision } = statements.bump.get() as { value: number });
-      for (const op of ops) {
-        if (op.ifVersion !== undefined) {
-          const actual = currentVersion(op.collection, op.key);
-          if (actual !== op.ifVersion) throw new StoreConflictError(op.collection, op.key, op.ifVersion, actual);
-        }
-        if (op.value === undefined) {
-          if (statements.delete.run(op.collection, op.key).changes > 0) {
-            events.push({ collection: op.collection, key: op.key, kind: 'delete', version: revision });
-          }
-        } else {
-          const json = JSON.stringify(op.value);
-          statements.upsert.run(op.collection, op.key, json, revision);
-          const value = JSON.parse(json) as unknown;
-          events.push({ collection: op.collection, key: op.key, kind: 'put', value, version: revision });
-        }
-      }
-      db.exec('COMMIT');
-    } catch (error) {
-      db.exec('ROLLBACK');
-      throw error;
-    }
-    for (const event of events) for (const listener of listeners) listener(event);
-    return revision;
-  }
-
-  function toVersioned(row: Row): Versioned {
-    return { key: row.key, value: JSON.parse(row.value) as unknown, version: row.version };
+  function call<T>(method: StoreRequest['method'], ...args: unknown[]): Promise<T> {
+    if (closed && method !== 'close') return Promise.reject(new Error('store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage({ id, method, args } satisfies StoreRequest);
+    });
   }
 
   return {
-    get: (collection, key) =>
-      settle(() => {
-        assertOpen();
-        const row = statements.get.get(collection, key) as Row | undefined;
-        return row && toVersioned(row);
-      }),
-    list: (collection, options: ListOptions = {}) =>
-      settle(() => {
-        assertOpen();
-        const rows = statements.list.all(collection, options.after ?? '', options.limit ?? -1) as unknown as Row[];
-        return rows.map(toVersioned);
-      }),
-    put: (collection, key, value, options) =>
-      settle(() => {
-        const json = JSON.stringify(value);
-        const event = commit(collection, key, options, (version) => {
-          statements.upsert.run(collection, key, json, version);
-          return { collection, key, kind: 'put', value: JSON.parse(json) as unknown, version };
-        });
-        return event?.version ?? 0;
-      }),
-    delete: (collection, key, options) =>
-      settle(() => {
-        const event = commit(collection, key, options, (version) =>
-          statements.delete.run(collection, key).changes > 0 ? { collection, key, kind: 'delete', version } : undefined,
-        );
-        return event !== undefined;
-      }),
-    batch: (ops) => settle(() => commitBatch(ops)),
+    get: (collection, key) => call('get', collection, key),
+    list: (collection, options) => call('list', collection, options),
+    put: (collection, key, value, options) => call('put', collection, key, value, options),
+    delete: (collection, key, options) => call('delete', collection, key, options),
+    batch: (ops) => call('batch', ops),
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     close() {
-      if (!closed) {
-        closed = true;
-        listeners.clear();
-        db.close();
-      }
-      return Promise.resolve();
+      closed ??= call<void>('close').then(
+        async () => {
+          listeners.clear();
+          await worker.terminate();
+        },
+        async () => {
+          await worker.terminate();
+        },
+      );
+      return closed;
     },
   };
 }
 
-/** Runs synchronous SQLite work behind the asynchronous Store interface: a throw becomes a rejection. */
-function settle<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (error) {
-    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+function errorOf(error: StoreReply['error']): Error {
+  if (error?.conflict) {
+    const [collection, key, expected, actual] = error.conflict;
+    return new StoreConflictError(collection as Collection, key, expected, actual);
   }
+  const failure = new Error(error?.message ?? 'store request failed');
+  failure.name = error?.name ?? 'Error';
+  return failure;
 }

@@ -20,18 +20,19 @@ export interface StateView {
   /** A deployment's phone-home token. */
   token(mac: string): string | undefined;
   defaults(): GlobalDefaults;
-  /** Called after every change the view applied (tests wait on it; the view itself never needs it). */
-  onChange(listener: () => void): () => void;
+  /** Called after every change the view applied, with its collection (derived indexes use it). */
+  onChange(listener: (collection: string) => void): () => void;
   close(): void;
 }
 
 export async function createStateView(store: Store): Promise<StateView> {
   const boots = new Map<string, Boot>();
   const deployments = new Map<string, Deployment>();
-  const machines = new Map<string, MachineRecord>();
+  // Machines are parsed when read, not when written: a storm writes thousands, and boot paths read few.
+  const machines = new Map<string, { raw: unknown; parsed?: MachineRecord | null }>();
   const tokens = new Map<string, DeploymentToken>();
   let defaults: GlobalDefaults = {};
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(collection: string) => void>();
 
   function apply(collection: string, key: string, value: unknown): void {
     switch (collection) {
@@ -42,7 +43,8 @@ export async function createStateView(store: Store): Promise<StateView> {
         set(deployments, key, deploymentSchema.safeParse(value));
         break;
       case 'machines':
-        set(machines, key, machineRecordSchema.safeParse(value));
+        if (value === undefined) machines.delete(key);
+        else machines.set(key, { raw: value });
         break;
       case 'tokens':
         set(tokens, key, tokenSchema.safeParse(value));
@@ -58,7 +60,7 @@ export async function createStateView(store: Store): Promise<StateView> {
   // Subscribe before reading, so that nothing written meanwhile is missed (applying a put twice is harmless).
   const stop = store.watch((event) => {
     apply(event.collection, event.key, event.kind === 'put' ? event.value : undefined);
-    for (const listener of listeners) listener();
+    for (const listener of listeners) listener(event.collection);
   });
   for (const collection of ['boots', 'deployments', 'machines', 'defaults', 'tokens'] as const) {
     for (const row of await store.list(collection)) apply(collection, row.key, row.value);
@@ -69,7 +71,15 @@ export async function createStateView(store: Store): Promise<StateView> {
     boots: () => boots.values(),
     deployment: (mac) => deployments.get(mac),
     deployments: () => deployments.values(),
-    machine: (mac) => machines.get(mac),
+    machine(mac) {
+      const entry = machines.get(mac);
+      if (!entry) return undefined;
+      if (entry.parsed === undefined) {
+        const parsed = machineRecordSchema.safeParse(entry.raw);
+        entry.parsed = parsed.success ? parsed.data : null;
+      }
+      return entry.parsed ?? undefined;
+    },
     token: (mac) => tokens.get(mac)?.token,
     defaults: () => defaults,
     onChange(listener) {

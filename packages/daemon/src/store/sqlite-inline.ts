@@ -1,0 +1,183 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  StoreConflictError,
+  type BatchOp,
+  type Collection,
+  type ListOptions,
+  type PutOptions,
+  type Store,
+  type Versioned,
+  type WatchEvent,
+} from './store.ts';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS kv (
+    collection TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    PRIMARY KEY (collection, key)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
+`;
+
+interface Row {
+  key: string;
+  value: string;
+  version: number;
+}
+
+/**
+ * The embedded store's engine: one SQLite file in the data directory, WAL mode. synchronous=FULL makes a put
+ * durable before it resolves, so an acknowledged API write survives kill -9 and power loss alike. node:sqlite is
+ * synchronous, so this runs inside the store's worker thread (sqlite.ts), never on the daemon's event loop: an
+ * fsync there would stall every DHCP reply.
+ */
+export function openInlineSqliteStore(dataDir: string): Store {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new DatabaseSync(join(dataDir, 'smelt.db'));
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+  db.exec(SCHEMA);
+
+  const statements = {
+    get: db.prepare('SELECT key, value, version FROM kv WHERE collection = ? AND key = ?'),
+    version: db.prepare('SELECT version FROM kv WHERE collection = ? AND key = ?'),
+    list: db.prepare('SELECT key, value, version FROM kv WHERE collection = ? AND key > ? ORDER BY key LIMIT ?'),
+    upsert: db.prepare(
+      'INSERT INTO kv (collection, key, value, version) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, version = excluded.version',
+    ),
+    delete: db.prepare('DELETE FROM kv WHERE collection = ? AND key = ?'),
+    bump: db.prepare("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value"),
+  } satisfies Record<string, StatementSync>;
+  const listeners = new Set<(event: WatchEvent) => void>();
+  let closed = false;
+
+  function assertOpen(): void {
+    if (closed) throw new Error('store is closed');
+  }
+
+  function currentVersion(collection: Collection, key: string): number {
+    const row = statements.version.get(collection, key) as { version: number } | undefined;
+    return row?.version ?? 0;
+  }
+
+  /** Runs `write` in one IMMEDIATE transaction with the next revision, then tells the watchers. */
+  function commit(
+    collection: Collection,
+    key: string,
+    options: PutOptions | undefined,
+    write: (revision: number) => WatchEvent | undefined,
+  ): WatchEvent | undefined {
+    assertOpen();
+    db.exec('BEGIN IMMEDIATE');
+    let event: WatchEvent | undefined;
+    try {
+      if (options?.ifVersion !== undefined) {
+        const actual = currentVersion(collection, key);
+        if (actual !== options.ifVersion) throw new StoreConflictError(collection, key, options.ifVersion, actual);
+      }
+      const { value: revision } = statements.bump.get() as { value: number };
+      event = write(revision);
+      if (event) db.exec('COMMIT');
+      else db.exec('ROLLBACK');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+    if (event) for (const listener of listeners) listener(event);
+    return event;
+  }
+
+  function commitBatch(ops: readonly BatchOp[]): number {
+    assertOpen();
+    const events: WatchEvent[] = [];
+    db.exec('BEGIN IMMEDIATE');
+    let revision: number;
+    try {
+      ({ value: revision } = statements.bump.get() as { value: number });
+      for (const op of ops) {
+        if (op.ifVersion !== undefined) {
+          const actual = currentVersion(op.collection, op.key);
+          if (actual !== op.ifVersion) throw new StoreConflictError(op.collection, op.key, op.ifVersion, actual);
+        }
+        if (op.value === undefined) {
+          if (statements.delete.run(op.collection, op.key).changes > 0) {
+            events.push({ collection: op.collection, key: op.key, kind: 'delete', version: revision });
+          }
+        } else {
+          const json = JSON.stringify(op.value);
+          statements.upsert.run(op.collection, op.key, json, revision);
+          const value = JSON.parse(json) as unknown;
+          events.push({ collection: op.collection, key: op.key, kind: 'put', value, version: revision });
+        }
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+    for (const event of events) for (const listener of listeners) listener(event);
+    return revision;
+  }
+
+  function toVersioned(row: Row): Versioned {
+    return { key: row.key, value: JSON.parse(row.value) as unknown, version: row.version };
+  }
+
+  return {
+    get: (collection, key) =>
+      settle(() => {
+        assertOpen();
+        const row = statements.get.get(collection, key) as Row | undefined;
+        return row && toVersioned(row);
+      }),
+    list: (collection, options: ListOptions = {}) =>
+      settle(() => {
+        assertOpen();
+        const rows = statements.list.all(collection, options.after ?? '', options.limit ?? -1) as unknown as Row[];
+        return rows.map(toVersioned);
+      }),
+    put: (collection, key, value, options) =>
+      settle(() => {
+        const json = JSON.stringify(value);
+        const event = commit(collection, key, options, (version) => {
+          statements.upsert.run(collection, key, json, version);
+          return { collection, key, kind: 'put', value: JSON.parse(json) as unknown, version };
+        });
+        return event?.version ?? 0;
+      }),
+    delete: (collection, key, options) =>
+      settle(() => {
+        const event = commit(collection, key, options, (version) =>
+          statements.delete.run(collection, key).changes > 0 ? { collection, key, kind: 'delete', version } : undefined,
+        );
+        return event !== undefined;
+      }),
+    batch: (ops) => settle(() => commitBatch(ops)),
+    watch(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      if (!closed) {
+        closed = true;
+        listeners.clear();
+        db.close();
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Runs synchronous SQLite work behind the asynchronous Store interface: a throw becomes a rejection. */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}
