@@ -48,7 +48,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   const refreshMs = options.refreshMs ?? 60_000;
   const maxPending = options.maxPending ?? 50_000;
   const written = new Map<string, { signature: string; at: number }>();
-  let pending = new Map<string, Sighting>();
+  const pending = new Map<string, Sighting>();
   let flushing: Promise<void> = Promise.resolve();
 
   const maxBatch = options.maxBatch ?? 500;

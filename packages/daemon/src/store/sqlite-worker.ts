@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openInlineSqliteStore } from './sqlite-inline.ts';
-import { StoreConflictError, type WatchEvent } from './store.ts';
+import { StoreConflictError, type Store, type WatchEvent } from './store.ts';
 
 /**
  * The embedded store's thread: requests from sqlite.ts are run one at a time, in order, against the inline SQLite
@@ -45,8 +45,7 @@ async function handle(request: StoreRequest): Promise<StoreReply> {
   events.length = 0;
   try {
     if (!store) throw openError instanceof Error ? openError : new Error(String(openError));
-    const method = store[request.method] as (...args: unknown[]) => Promise<unknown>;
-    const result = await method.apply(store, request.args);
+    const result = await call(store, request);
     return { id: request.id, ok: true, result, events: [...events] };
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
@@ -62,5 +61,24 @@ async function handle(request: StoreRequest): Promise<StoreReply> {
         }),
       },
     };
+  }
+}
+
+/** Runs one request on the store; arguments arrive as they were sent, so their types are the Store's. */
+function call(target: Store, request: StoreRequest): Promise<unknown> {
+  const a = request.args as [never, never, never, never];
+  switch (request.method) {
+    case 'get':
+      return target.get(a[0], a[1]);
+    case 'list':
+      return target.list(a[0], a[1]);
+    case 'put':
+      return target.put(a[0], a[1], a[2], a[3]);
+    case 'delete':
+      return target.delete(a[0], a[1], a[2]);
+    case 'batch':
+      return target.batch(a[0]);
+    case 'close':
+      return target.close();
   }
 }

@@ -25,7 +25,7 @@ export function openSqliteStore(dataDir: string): Store {
     if (reply.ok) waiter.resolve(reply.result);
     else waiter.reject(errorOf(reply.error));
   });
-  worker.on('error', (error) => {
+  worker.on('error', (error: Error) => {
     for (const waiter of pending.values()) waiter.reject(error);
     pending.clear();
   });
@@ -34,7 +34,12 @@ export function openSqliteStore(dataDir: string): Store {
     if (closed && method !== 'close') return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      pending.set(id, {
+        resolve: (value) => {
+          resolve(value as T);
+        },
+        reject,
+      });
       worker.postMessage({ id, method, args } satisfies StoreRequest);
     });
   }
@@ -50,7 +55,7 @@ export function openSqliteStore(dataDir: string): Store {
       return () => listeners.delete(listener);
     },
     close() {
-      closed ??= call<void>('close').then(
+      closed ??= call<undefined>('close').then(
         async () => {
           listeners.clear();
           await worker.terminate();
