@@ -47,12 +47,19 @@ export function formatIpv4(bytes: Uint8Array, offset: number): string {
 
 const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
-/** Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand); undefined otherwise. */
+/** Addresses parsed before (a server encodes the same few over and over): their octets, bounded in number. */
+const parsed = new Map<string, readonly number[]>();
+
+/** Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand); undefined otherwise. A new Buffer each call. */
 export function parseIpv4(text: string): Buffer | undefined {
+  const known = parsed.get(text);
+  if (known) return Buffer.from(known);
   const match = DOTTED_QUAD.exec(text);
   if (!match) return undefined;
   const octets = match.slice(1).map(Number);
   if (octets.some((octet) => octet > 255)) return undefined;
+  if (parsed.size >= 4096) parsed.clear();
+  parsed.set(text, octets);
   return Buffer.from(octets);
 }
 

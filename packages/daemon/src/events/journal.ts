@@ -4,7 +4,7 @@ import type { BatchOp, Store } from '../store/store.ts';
 
 /**
  * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
- * `capacity` events (older ones are deleted in the same batch that adds new ones), and fanned out to listeners
+ * `capacity` events (up to TRIM_CHUNK more before a trim) (older ones are deleted in the same batch that adds new ones), and fanned out to listeners
  * (the API's event stream). Recording never waits: events ride on the next group commit.
  */
 export interface EventJournal {
@@ -17,6 +17,8 @@ export interface EventJournal {
 }
 
 const keyOf = (seq: number): string => String(seq).padStart(12, '0');
+/** The window may exceed its capacity by this much before the oldest events are dropped together. */
+const TRIM_CHUNK = 256;
 
 export async function createEventJournal(
   store: Store,
@@ -32,6 +34,7 @@ export async function createEventJournal(
   recent.sort((a, b) => a.seq - b.seq);
   let seq = recent.at(-1)?.seq ?? 0;
   const listeners = new Set<(event: SmeltEvent) => void>();
+  const slack = Math.min(TRIM_CHUNK, Math.floor(capacity / 10));
   // Events recorded in one turn of the event loop are written together.
   let unwritten: BatchOp[] = [];
   const writeSoon = (ops: BatchOp[]) => {
@@ -51,7 +54,8 @@ export async function createEventJournal(
     record(type, fields) {
       const event: SmeltEvent = { seq: ++seq, time: now().toISOString(), type, ...fields };
       recent.push(event);
-      const expired = recent.length > capacity ? recent.splice(0, recent.length - capacity) : [];
+      // Trimmed in chunks: a splice of the whole window for every event would cost O(capacity) each.
+      const expired = recent.length > capacity + slack ? recent.splice(0, recent.length - capacity) : [];
       writeSoon([
         { collection: 'events', key: keyOf(event.seq), value: event },
         ...expired.map((old) => ({ collection: 'events' as const, key: keyOf(old.seq) })),
