@@ -12,7 +12,7 @@
  * it, and removes everything it made (the VM, smeltd, the namespace, temporary files), also on Ctrl-C.
  *
  * Needs root (network namespaces) and what `./run.sh setup` installs (QEMU, iPXE ROMs, xorriso, scapy, and the
- * guest kernel and initramfs it builds into .tools/guest). Touches none of the machine's own interfaces.
+ * guest kernel and initramfs it builds into .tools/kernel and .tools/guest). Touches none of the machine's own interfaces.
  */
 import { existsSync } from 'node:fs';
 import { styleText } from 'node:util';

@@ -18,8 +18,14 @@ set -euo pipefail
 # Use real package names, not virtual ones: dpkg-query never reports a virtual package as installed, so it would be
 # "missing" (and apt-get update would run) on every set-up.
 START_PKGS=(
-  iproute2 # ip: `smeltd config detect` reads interfaces and routes
-  ipxe     # the first stages DHCP hands out: /usr/lib/ipxe/{undionly.kpxe,ipxe.efi,snponly.efi}
+  iproute2       # ip: `smeltd config detect` reads interfaces and routes
+  ipxe           # the first stages DHCP hands out: /usr/lib/ipxe/{undionly.kpxe,ipxe.efi,snponly.efi}
+  busybox-static # the image writer's userland (scripts/image-writer.ts) and the QEMU lab guest's
+  cpio           # packs the image writer's (and the lab guest's) initramfs
+  kmod           # depmod: kernel module dependencies and aliases, from the unpacked kernel package
+  zstd           # copied into the image writer with its libraries: .img.zst images
+  fdisk          # sfdisk, copied into the image writer with its libraries: growing the last partition
+  xz-utils       # xz: kernel modules shipped as .ko.xz (Debian 13 and later)
 )
 TEST_PKGS=(
   "${START_PKGS[@]}"
@@ -38,9 +44,6 @@ TEST_PKGS=(
   qemu-system-x86  # real firmware booting from smeltd: QEMU (software emulation; KVM cannot run these ROMs)
   ipxe-qemu        # QEMU's NIC option ROMs (iPXE)
   ovmf             # UEFI firmware for QEMU
-  busybox-static   # the guest's initramfs userland (udhcpc, wget) that phones home
-  cpio             # packs that initramfs
-  kmod             # depmod: the guest's NIC modules and their dependencies, from the unpacked kernel package
   cloud-init         # `cloud-init schema` validates the rendered autoinstall user-data (never runs: see below)
   python3-yaml       # PyYAML, the YAML 1.1 parser cloud-init reads user-data with
   python3-jsonschema # checks the autoinstall section against Subiquity's schema
@@ -252,10 +255,20 @@ if [[ ! -f node_modules/.modules.yaml || ! -f $stamp || $(<"$stamp") != "$hash" 
   echo "$hash" >"$stamp"
 fi
 
-# ---- 5: the real-boot guest -----------------------------------------------------------------------------------
+# ---- 5: the image writer ---------------------------------------------------------------------------------------
+# The kernel + initrd image deployments boot (scripts/image-writer.ts): Debian's kernel (package downloaded once into
+# .tools/kernel, never installed) and a busybox initramfs, built into .tools/image-writer. Cached by a hash of the
+# inputs: a second set-up takes about a second and says nothing.
+if ! node scripts/image-writer.ts --quiet >/dev/null 9>&-; then
+  # `apt-cache depends linux-image-amd64` needs the package lists, which a fresh image may not have yet.
+  apt-get update -qq >&2 9>&- || die "apt-get update failed"
+  node scripts/image-writer.ts --quiet >/dev/null 9>&- || die "could not build the image writer in .tools/image-writer"
+fi
+
+# ---- 6: the real-boot guest -----------------------------------------------------------------------------------
 # test/e2e/real-boot.test.ts boots QEMU into a Debian kernel (unpacked from its package, never installed here) and
-# a busybox initramfs; build both now, so the test run itself needs no network. Cached in .tools/guest by a hash
-# of the inputs: a second set-up takes a moment.
+# a busybox initramfs; build both now, so the test run itself needs no network. The initramfs is in .tools/guest,
+# the kernel in .tools/kernel (shared with the image writer), each cached by a hash of its inputs.
 if [[ $purpose == test || $purpose == bench ]]; then
   if ! node --input-type=module -e "await (await import('./test/harness/guest.ts')).guestFiles()" >&2 9>&-; then
     # `apt-cache depends linux-image-amd64` needs the package lists, which a fresh image may not have yet.

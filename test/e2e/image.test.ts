@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -52,6 +52,8 @@ async function runJob(mac: string): Promise<{ code: number | null; stdout: strin
 before(async () => {
   mkdirSync(bin);
   await runOk('/bin/busybox', ['--install', '-s', bin]);
+  // The project's image writer carries sfdisk (scripts/lib/image-writer.ts); so does this stand-in.
+  symlinkSync('/usr/sbin/sfdisk', join(bin, 'sfdisk'));
   mkdirSync(join(dir, 'images'));
   writeFileSync(join(dir, 'images', 'golden.img.gz'), gzipSync(image));
   writeFileSync(join(dir, 'vmlinuz'), 'writer kernel');
@@ -142,4 +144,32 @@ test('a wrong checksum is a failure report, not a deployed machine', async () =>
   );
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /needs an image URL/);
+});
+
+test('--grow: the last partition of the image is grown to the end of the disk', async () => {
+  // A 2 MiB image with an MBR and one 1 MiB partition, written to the 8 MiB disk.
+  const small = join(dir, 'images', 'parted.img');
+  writeFileSync(small, Buffer.alloc(2 * 1024 * 1024));
+  await runOk('sh', ['-c', `echo 'start=2048, size=2048, type=83' | sfdisk --quiet ${small}`]);
+  const mac = '52:54:00:1a:00:04';
+  await ok([
+    'deploy',
+    '--MAC',
+    mac,
+    '--boot',
+    'writer',
+    '--deploymentType',
+    'image',
+    '--image',
+    '/parted.img',
+    '--grow',
+    '--disk',
+    loop,
+  ]);
+  const result = await runJob(mac);
+  assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /grew partition 1 of \/dev\/loop\d+ to the end of the disk/);
+  const table = await runOk('sfdisk', ['--dump', loop]);
+  // 8 MiB = 16384 sectors; the partition starts at 2048 and now ends at the last one.
+  assert.match(table, /start=\s*2048, size=\s*14336, type=83/);
 });

@@ -1,5 +1,5 @@
 /**
- * A diskless QEMU VM for the end-to-end suites: real firmware network-booting from smeltd.
+ * A QEMU VM for the end-to-end suites (diskless unless given one): real firmware network-booting from smeltd.
  *
  * The VM runs inside a network namespace the test made, on a tap device this module creates there and
  * attaches to a bridge of that namespace; nothing touches the machine's own interfaces. Two NICs, two paths:
@@ -9,8 +9,9 @@
  *   - `virtio-pxe` (the default for UEFI): virtio-net with no option ROM, so OVMF's own network stack does
  *     PXE (option 93 = 7, no iPXE user class), fetches ipxe.efi or snponly.efi over TFTP, and that iPXE DHCPs
  *     again and fetches the script. SeaBIOS has no PXE of its own: BIOS needs the ROM.
- * There is no disk: a "boot from the local disk" script ends in the firmware's "no bootable device" (BIOS) or
- * its next boot option (UEFI).
+ * By default there is no disk: a "boot from the local disk" script ends in the firmware's "no bootable device"
+ * (BIOS) or its next boot option (UEFI). With `disk`, a raw image file is the VM's virtio disk (/dev/vda in the
+ * guest, drive 0x80 to SeaBIOS and iPXE's sanboot), next in the boot order after the NIC.
  *
  * Software emulation only (`-accel tcg`): KVM here cannot run the ROMs (FIELD-NOTES.md). The serial console
  * (the guest kernel's console=ttyS0) goes to a file, the firmware's debug port 0x402 (SeaBIOS) to another;
@@ -85,6 +86,8 @@ export interface VmOptions {
   /** The VM is killed after this long, whatever happens. */
   timeoutMs: number;
   memoryMb?: number;
+  /** A raw disk image file attached as a virtio-blk disk (writable, boot order after the NIC); default none. */
+  disk?: string;
 }
 
 export interface RunningVm {
@@ -156,6 +159,16 @@ export function qemuArgs(options: VmOptions, files: { serial: string; firmware: 
       : // romfile= (empty): no iPXE ROM; OVMF's VirtioNetDxe and its PXE do the network boot.
         `virtio-net-pci,netdev=net0,mac=${options.mac},romfile=,bootindex=1`,
   ];
+  if (options.disk !== undefined) {
+    // QEMU's -drive splits on commas: a path with one would be misread.
+    if (options.disk.includes(',')) throw new Error(`a disk path with a comma cannot go to -drive: ${options.disk}`);
+    args.push(
+      '-drive',
+      `file=${options.disk},format=raw,if=none,id=disk0`,
+      '-device',
+      'virtio-blk-pci,drive=disk0,bootindex=2',
+    );
+  }
   if (options.firmware === 'uefi') {
     args.push(
       '-drive',

@@ -54,6 +54,8 @@ export const imageSchema = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{64}$/, { message: '64 lower-case hex digits' })
     .optional(),
+  /** Grow the image's last partition to the end of the disk. */
+  grow: z.boolean().optional(),
 });
 export type ImageSettings = z.infer<typeof imageSchema>;
 

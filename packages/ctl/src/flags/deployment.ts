@@ -59,6 +59,7 @@ export const deploymentSettingFlags = {
   image: Flags.string({
     description: 'image: the disk image to write (.img, .img.gz; http(s) URL or a path the daemon serves)',
   }),
+  grow: Flags.boolean({ description: 'image: grow the last partition to the end of the disk' }),
   imageSha256: Flags.string({
     description: 'image: SHA-256 of the uncompressed image, checked after writing',
     aliases: ['image-sha256', 'imagesha256'],
@@ -116,7 +117,7 @@ export async function deploymentSettingsFromFlags(
         ? flags.imageSha256 === undefined
           ? undefined
           : usageRefusal('--imageSha256 goes with --image')
-        : definedOnly({ url: flags.image, sha256: flags.imageSha256 }),
+        : definedOnly({ url: flags.image, sha256: flags.imageSha256, grow: flags.grow }),
   });
 }
 

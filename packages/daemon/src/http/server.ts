@@ -220,6 +220,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
         mac,
         imageUrl,
         sha256: image.sha256,
+        grow: image.grow,
         disk: host.disk,
         hooks: {
           installed: urls.hook(mac, token, 'installed'),

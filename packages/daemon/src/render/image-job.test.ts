@@ -36,5 +36,10 @@ test('without a disk or a checksum, the job finds the first disk and skips the c
   const job = renderImageJob({ mac: '52:54:00:12:34:56', imageUrl: 'http://x/y.img', hooks });
   assert.match(job, /^disk=''$/m);
   assert.match(job, /^expected=''$/m);
-  assert.match(job, /case "\$name" in loop\*\|ram\*\|sr\*\|fd\*\|zram\*\) continue ;; esac/);
+  assert.match(job, /case "\$name" in loop\*\|ram\*\|sr\*\|fd\*\|zram\*\|nbd\*\|md\*\|dm-\*/);
+  assert.match(job, /^grow=0$/m);
+  assert.match(
+    renderImageJob({ mac: '52:54:00:12:34:56', imageUrl: 'http://x/y.img.xz?sig=1', grow: true, hooks }),
+    /^grow=1$/m,
+  );
 });

@@ -8,6 +8,8 @@ export interface ImageJob {
   sha256?: string | undefined;
   /** Target disk; undefined: the first disk the writer finds. */
   disk?: string | undefined;
+  /** Grow the image's last partition to the end of the disk (sfdisk; GPT backup header moved first). */
+  grow?: boolean | undefined;
   hooks: { installed: string; failed: string; progress: string };
 }
 
@@ -25,26 +27,30 @@ set -u
 url=${q('image URL', job.imageUrl)}
 expected=${job.sha256 === undefined ? "''" : q('SHA-256', job.sha256)}
 disk=${job.disk === undefined ? "''" : q('disk', job.disk)}
+grow=${job.grow === true ? '1' : '0'}
 installed=${q('phone-home URL', job.hooks.installed)}
 failed=${q('failure URL', job.hooks.failed)}
 progress=${q('progress URL', job.hooks.progress)}
 
-post() { wget -q -O /dev/null --post-data="$2" "$1"; }
+# Reports never hang the job: 15 s each (busybox 1.35's own wget -T crashes on a refused connection).
+post() { timeout 15 wget -q -O /dev/null --post-data="$2" "$1"; }
 fail() { echo "smelt-image: FAILED: $1"; post "$failed" "$1" || true; exit 1; }
 
 # The first whole disk when none is named (no partitions, no loop, ram or optical devices).
 if [ -z "$disk" ]; then
   for name in $(ls /sys/block); do
-    case "$name" in loop*|ram*|sr*|fd*|zram*) continue ;; esac
+    case "$name" in loop*|ram*|sr*|fd*|zram*|nbd*|md*|dm-*|mmcblk*boot*|mmcblk*rpmb) continue ;; esac
     disk=/dev/$name
     break
   done
 fi
 [ -n "$disk" ] && [ -b "$disk" -o -f "$disk" ] || fail "no disk to write to ($disk)"
 
-case "$url" in
+# By the name in the URL's path (a query string does not count).
+case "\${url%%[?#]*}" in
   *.gz) decompress="gunzip -c" ;;
   *.zst) decompress="zstd -dc" ;;
+  *.xz) decompress="unxz -c" ;;
   *) decompress="cat" ;;
 esac
 
@@ -53,8 +59,11 @@ written() {
   if [ -b "$disk" ]; then awk '{ print $7 * 512 }' "/sys/block/\${disk##*/}/stat"; else wc -c < "$disk"; fi
 }
 start=$(written)
-( while sleep 3; do post "$progress" "bytes=$(( $(written) - start ))" || true; done ) &
+rm -f /tmp/smelt-image.done
+# The reporter stops by itself once the flag exists, after its current report: none can arrive after the last.
+( while [ ! -e /tmp/smelt-image.done ]; do sleep 3; [ -e /tmp/smelt-image.done ] || post "$progress" "bytes=$(( $(written) - start ))" || true; done ) &
 reporter=$!
+stop_reporter() { touch /tmp/smelt-image.done; wait "$reporter" 2>/dev/null; }
 
 rm -f /tmp/smelt-image.sum /tmp/smelt-image.fifo
 mkfifo /tmp/smelt-image.fifo
@@ -62,17 +71,27 @@ sha256sum < /tmp/smelt-image.fifo > /tmp/smelt-image.sum &
 summer=$!
 echo "smelt-image: writing $url to $disk"
 if ! { wget -q -O - "$url" || echo FETCH-FAILED > /tmp/smelt-image.fetch; } | $decompress | tee /tmp/smelt-image.fifo | dd of="$disk" bs=1M conv=fsync 2>/tmp/smelt-image.dd; then
-  kill "$reporter" 2>/dev/null
+  stop_reporter
   fail "writing to $disk failed: $(tail -n 1 /tmp/smelt-image.dd)"
 fi
 wait "$summer"
-kill "$reporter" 2>/dev/null
+stop_reporter
 [ -e /tmp/smelt-image.fetch ] && fail "could not fetch $url"
 sync
 total=$(( $(written) - start ))
 post "$progress" "bytes=$total&done=1" || true
 sum=$(cut -d ' ' -f 1 /tmp/smelt-image.sum)
 if [ -n "$expected" ] && [ "$sum" != "$expected" ]; then fail "SHA-256 $sum, expected $expected"; fi
+if [ "$grow" = 1 ]; then
+  command -v sfdisk >/dev/null || fail "growing the last partition needs sfdisk in the image writer"
+  # A GPT image's backup header sits at the image's end, not the disk's: move it first.
+  sfdisk --relocate gpt-bak-std "$disk" >/dev/null 2>&1 || true
+  last=$(sfdisk -d "$disk" | grep -c '^/dev/')
+  [ "$last" -gt 0 ] || fail "no partition to grow on $disk"
+  echo ', +' | sfdisk --no-reread -N "$last" "$disk" > /tmp/smelt-image.grow 2>&1 ||
+    fail "growing partition $last of $disk failed: $(tail -n 1 /tmp/smelt-image.grow)"
+  echo "smelt-image: grew partition $last of $disk to the end of the disk"
+fi
 echo "smelt-image: wrote $total bytes, sha256 $sum"
 post "$installed" "sha256=$sum" || fail "could not phone home"
 `;

@@ -26,6 +26,7 @@ const {
   iscsiLun: _iscsiLun,
   image: _image,
   imageSha256: _imageSha256,
+  grow: _grow,
   ...hostFlags
 } = deploymentSettingFlags;
 const notDefaults = new Set(['address', 'hostname', 'type', 'live', 'image']);
