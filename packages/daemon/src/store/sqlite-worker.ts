@@ -1,11 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openInlineSqliteStore } from './sqlite-inline.ts';
-import { StoreConflictError, type Store, type WatchEvent } from './store.ts';
+import { StoreConflictError, type Collection, type Store, type WatchEvent } from './store.ts';
 
 /**
  * The embedded store's thread: requests from sqlite.ts are run one at a time, in order, against the inline SQLite
- * store; each reply carries the watch events its write produced, so the main thread tells its watchers in commit
- * order. A reply to a write is sent only once the commit (and its fsync) is done.
+ * store; a reply to a write carries its revision and which deletes removed something, from which the main thread
+ * builds its watch events, in commit order. A reply to a write is sent only once the commit (and its fsync) is done.
  */
 export interface StoreRequest {
   id: number;
@@ -13,11 +13,21 @@ export interface StoreRequest {
   args: unknown[];
 }
 
+/** A batch op as sent to the worker: the value as JSON text, absent for a delete. */
+export interface WireOp {
+  collection: Collection;
+  key: string;
+  json?: string;
+  ifVersion?: number;
+}
+
 export interface StoreReply {
   id: number;
   ok: boolean;
   result?: unknown;
-  events: WatchEvent[];
+  /** The revision the write committed at, and which of its deletes removed something ("collection key"). */
+  revision?: number;
+  deleted?: string[];
   error?: { name: string; message: string; conflict?: [string, string, number, number] };
 }
 
@@ -46,13 +56,15 @@ async function handle(request: StoreRequest): Promise<StoreReply> {
   try {
     if (!store) throw openError instanceof Error ? openError : new Error(String(openError));
     const result = await call(store, request);
-    return { id: request.id, ok: true, result, events: [...events] };
+    // Values do not travel back: the main thread made them, and builds its watch events from its own request.
+    const revision = events[0]?.version;
+    const deleted = events.filter((e) => e.kind === 'delete').map((e) => `${e.collection} ${e.key}`);
+    return { id: request.id, ok: true, result, ...(revision !== undefined && { revision }), deleted };
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
     return {
       id: request.id,
       ok: false,
-      events: [...events],
       error: {
         name: failure.name,
         message: failure.message,
@@ -73,11 +85,19 @@ function call(target: Store, request: StoreRequest): Promise<unknown> {
     case 'list':
       return target.list(a[0], a[1]);
     case 'put':
-      return target.put(a[0], a[1], a[2], a[3]);
+      // Values arrive as JSON text: serialised once, on the thread that made them (cheaper than a structured clone).
+      return target.put(a[0], a[1], JSON.parse(a[2]) as unknown, a[3]);
     case 'delete':
       return target.delete(a[0], a[1], a[2]);
     case 'batch':
-      return target.batch(a[0]);
+      return target.batch(
+        (JSON.parse(a[0]) as WireOp[]).map((op) => ({
+          collection: op.collection,
+          key: op.key,
+          ...(op.json !== undefined && { value: JSON.parse(op.json) as unknown }),
+          ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
+        })),
+      );
     case 'close':
       return target.close();
   }

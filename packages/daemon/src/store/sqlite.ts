@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { StoreReply, StoreRequest } from './sqlite-worker.ts';
-import { StoreConflictError, type Collection, type Store, type WatchEvent } from './store.ts';
+import type { StoreReply, StoreRequest, WireOp } from './sqlite-worker.ts';
+import { StoreConflictError, type BatchOp, type Collection, type Store, type WatchEvent } from './store.ts';
 
 /**
  * The embedded default store: SQLite in the data directory (sqlite-inline.ts), run on a worker thread of its own.
@@ -12,16 +12,21 @@ import { StoreConflictError, type Collection, type Store, type WatchEvent } from
 export function openSqliteStore(dataDir: string): Store {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { dataDir } });
-  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  const pending = new Map<
+    number,
+    { resolve(value: unknown): void; reject(error: Error): void; events?: (reply: StoreReply) => WatchEvent[] }
+  >();
   const listeners = new Set<(event: WatchEvent) => void>();
   let nextId = 1;
   let closed: Promise<void> | undefined;
 
   worker.on('message', (reply: StoreReply) => {
-    for (const event of reply.events) for (const listener of listeners) listener(event);
     const waiter = pending.get(reply.id);
     pending.delete(reply.id);
     if (!waiter) return;
+    if (reply.ok && waiter.events) {
+      for (const event of waiter.events(reply)) for (const listener of listeners) listener(event);
+    }
     if (reply.ok) waiter.resolve(reply.result);
     else waiter.reject(errorOf(reply.error));
   });
@@ -30,7 +35,11 @@ export function openSqliteStore(dataDir: string): Store {
     pending.clear();
   });
 
-  function call<T>(method: StoreRequest['method'], ...args: unknown[]): Promise<T> {
+  function call<T>(
+    method: StoreRequest['method'],
+    args: unknown[],
+    events?: (reply: StoreReply) => WatchEvent[],
+  ): Promise<T> {
     if (closed && method !== 'close') return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
       const id = nextId++;
@@ -39,23 +48,50 @@ export function openSqliteStore(dataDir: string): Store {
           resolve(value as T);
         },
         reject,
+        ...(events && { events }),
       });
       worker.postMessage({ id, method, args } satisfies StoreRequest);
     });
   }
 
+  /** The watch events of a committed batch, from what was asked and what the worker says it did. */
+  function batchEvents(ops: readonly BatchOp[], reply: StoreReply): WatchEvent[] {
+    const version = reply.revision ?? 0;
+    const deleted = new Set(reply.deleted);
+    return ops.flatMap((op): WatchEvent[] =>
+      op.value === undefined
+        ? deleted.has(`${op.collection} ${op.key}`)
+          ? [{ collection: op.collection, key: op.key, kind: 'delete', version }]
+          : []
+        : [{ collection: op.collection, key: op.key, kind: 'put', value: op.value, version }],
+    );
+  }
+
   return {
-    get: (collection, key) => call('get', collection, key),
-    list: (collection, options) => call('list', collection, options),
-    put: (collection, key, value, options) => call('put', collection, key, value, options),
-    delete: (collection, key, options) => call('delete', collection, key, options),
-    batch: (ops) => call('batch', ops),
+    get: (collection, key) => call('get', [collection, key]),
+    list: (collection, options) => call('list', [collection, options]),
+    put: (collection, key, value, options) =>
+      call('put', [collection, key, JSON.stringify(value), options], (reply) =>
+        batchEvents([{ collection, key, value }], reply),
+      ),
+    delete: (collection, key, options) =>
+      call('delete', [collection, key, options], (reply) => batchEvents([{ collection, key }], reply)),
+    batch: (ops) => {
+      const wire: WireOp[] = ops.map((op) => ({
+        collection: op.collection,
+        key: op.key,
+        ...(op.value !== undefined && { json: JSON.stringify(op.value) }),
+        ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
+      }));
+      // One string per batch: a structured clone of many small objects costs the event loop far more.
+      return call('batch', [JSON.stringify(wire)], (reply) => batchEvents(ops, reply));
+    },
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     close() {
-      closed ??= call<undefined>('close').then(
+      closed ??= call<undefined>('close', []).then(
         async () => {
           listeners.clear();
           await worker.terminate();
