@@ -4,6 +4,12 @@
  */
 const benches: Record<string, { what: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
   tftp: { what: 'TFTP MiB/s: smeltd vs tftpd-hpa and atftpd (curl, atftp)', load: () => import('./tftp/main.ts') },
+  dhcp: { what: 'DHCP DORA/s, p50/p99, lost leases: smeltd vs Kea and dnsmasq', load: () => import('./dhcp/main.ts') },
+  http: { what: 'HTTP MiB/s from an ISO, req/s, RSS: smeltd vs nginx', load: () => import('./http/main.ts') },
+  storm: {
+    what: 'Boot storm: N PXE/iPXE machines at once, per-stage p50/p99: smeltd vs dnsmasq + nginx',
+    load: () => import('./storm/main.ts'),
+  },
 };
 
 const [name, ...args] = process.argv.slice(2);
