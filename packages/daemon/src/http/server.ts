@@ -81,6 +81,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
   // Set once the server is bound; no request is routed before that.
   let baseUrl = '';
   let urls = machineUrls(baseUrl);
+  const lastTold = new Map<string, { message: string; at: number }>();
   const admissionGauge = deps.metrics.gauge('smelt_admission', 'Machines downloading boot files, and waiting to');
   const updateAdmissionGauges = () => {
     const counts = deps.admission.counts();
@@ -140,13 +141,17 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
       throw error;
     }
     log.debug({ mac, kind: spec.kind }, 'iPXE script');
-    // What a machine was told, once per boot (the hold and wait loops poll, so they are not events).
+    // What a machine was told, when it changes (the hold and wait loops poll, so they are not events, and a
+    // machine fetching the same script again within ten minutes is not news).
     if (spec.kind !== 'hold' && spec.kind !== 'wait') {
-      deps.events?.record('file.served', {
-        mac,
-        subject: 'boot script',
-        message: `iPXE script: ${describeScript(spec)}`,
-      });
+      const message = `iPXE script: ${describeScript(spec)}`;
+      const last = lastTold.get(mac);
+      const now = Date.now();
+      if (last?.message !== message || now - last.at > 600_000) {
+        if (lastTold.size > 100_000) lastTold.clear();
+        lastTold.set(mac, { message, at: now });
+        deps.events?.record('file.served', { mac, subject: 'boot script', message });
+      }
     }
     sendText(response, 'text/plain; charset=utf-8', body, method);
   }
