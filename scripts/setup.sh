@@ -58,6 +58,8 @@ BENCH_PKGS=(
   iptables # iptables-legacy -j NFQUEUE: the bench's 1 ms delay line on kernels without sch_netem
   python3  # /usr/bin/python3 runs bench/lib/delayline.py
   kea-dhcp4-server # the reference DHCP server of `pnpm bench dhcp` (memfile leases)
+  nginx-light      # the reference HTTP server of `pnpm bench http` and `pnpm bench storm` (own config, own PID)
+  wrk              # small-request load for `pnpm bench http`
 )
 BENCH_DEBS=(
   tftpd-hpa # the lock-step reference TFTP server: .tools/deb/tftpd-hpa/usr/sbin/in.tftpd

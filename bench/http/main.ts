@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cleanupAll, cleanupOnSignals, onCleanup } from '../lib/cleanup.ts';
 import { pinModes, placement } from '../lib/cpu.ts';
@@ -59,8 +59,8 @@ const usage = `usage: pnpm bench http [options]
   --pin MODE            none: the scheduler places servers and clients (default); split: servers CPU 0,
                         clients CPU 1; shared: all on CPU 0
   --quiet-wait-s S      before each run, wait up to S s for other work to leave the CPUs (default 30; 0: off)
-  --wait-others-s S     at the start, wait up to S s (polling every 60 s) while another benchmark
-                        (bench/run.ts, kea-dhcp4, perfdhcp) runs (full: 1800; quick: 0)
+  --wait-others-s S     at the start, wait up to S s (polling every 60 s) while another benchmark that
+                        started earlier (bench/run.ts, kea-dhcp4, perfdhcp) runs (full: 1800; quick: 0)
   --profile DIR         run smeltd under node --cpu-prof (profile written to DIR) and summarise it
   --phases LIST         of big,wrk,memory (default: all the plan has)
   --node-flags FLAGS    extra flags for smeltd's node, space-separated (to try a setting, e.g. GC sizes)`;
@@ -103,7 +103,20 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Other benchmarks running on the machine (not this one or its ancestors): pid and command line. */
+/** When a process started (clock ticks after boot, /proc/PID/stat field 22); Infinity when it is gone. */
+function startTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * Other benchmarks running on the machine that started before this one (pid and command line). Only older ones
+ * count: two benches that both waited for every other one would wait for each other until their time ran out.
+ */
 function otherBenchmarks(): string[] {
   const mine = new Set<number>();
   for (let pid = process.pid; pid > 1;) {
@@ -115,6 +128,7 @@ function otherBenchmarks(): string[] {
       break;
     }
   }
+  const ours = startTicks(process.pid);
   const found: string[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || mine.has(Number(entry))) continue;
@@ -124,8 +138,9 @@ function otherBenchmarks(): string[] {
     } catch {
       continue;
     }
-    if (/bench\/run\.ts|kea-dhcp4|perfdhcp/.test(cmdline) && !cmdline.includes('grep'))
-      found.push(`${entry} ${cmdline.slice(0, 100)}`);
+    if (!/bench\/run\.ts|kea-dhcp4|perfdhcp/.test(cmdline) || cmdline.includes('grep')) continue;
+    if (startTicks(Number(entry)) > ours) continue;
+    found.push(`${entry} ${cmdline.slice(0, 100)}`);
   }
   return found;
 }
@@ -318,7 +333,7 @@ async function bench(argv: string[]): Promise<number> {
   // ---- servers ----------------------------------------------------------------------------------------------------
   const ns = await createNetns('http');
   const tracked = new Map<ServerId, Tracked>();
-  const profileDir = o.profile === undefined ? undefined : join(process.cwd(), o.profile);
+  const profileDir = o.profile === undefined ? undefined : resolvePath(o.profile);
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   let smeltdScript: string | undefined;
   if (active.includes('smeltd')) {
@@ -578,7 +593,8 @@ async function bench(argv: string[]): Promise<number> {
       info.notes.push(`profiling: ${String(error)}`);
     }
     const written = readdirSync(profileDir).filter((name) => name.endsWith('.cpuprofile') && !before.has(name));
-    const file = written[0];
+    // CPU.DATE.TIME.PID.THREAD.SEQ.cpuprofile: thread 0 is the main thread (others are workers).
+    const file = written.find((name) => /\.\d+\.0\.\d+\.cpuprofile$/.test(name)) ?? written[0];
     if (file === undefined) info.notes.push(`profiling: smeltd wrote no .cpuprofile in ${profileDir}`);
     else {
       const path = join(profileDir, file);

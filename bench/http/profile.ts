@@ -72,9 +72,11 @@ export function summarise(profile: CpuProfile, top = 20): ProfileSummary {
     const node = byId.get(profile.samples[i] ?? -1);
     if (!node) continue;
     const frame = node.callFrame;
+    // Idle (the event loop waiting for I/O) is reported as the difference between wall and busy time only.
+    if (frame.functionName === '(idle)') continue;
+    busyUs += us;
     add(self, functionKey(frame), us);
     add(modules, moduleKey(frame), us);
-    if (frame.functionName !== '(idle)') busyUs += us;
     const seen = new Set<string>();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const at = byId.get(id);

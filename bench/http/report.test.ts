@@ -61,7 +61,7 @@ describe('bench http: the pure parts', () => {
     const summary = summarise(profile);
     assert.equal(summary.totalMs, 10);
     assert.equal(summary.busyMs, 4);
-    assert.deepEqual(summary.selfByFunction[0], { name: '(idle)', ms: 6 });
+    assert.ok(summary.selfByFunction.every((e) => e.name !== '(idle)'));
     assert.ok(summary.selfByFunction.some((e) => e.name === 'read' && e.ms === 2));
     assert.ok(summary.inclusiveByFunction.some((e) => e.name === 'outer node:internal/fs/promises:1' && e.ms === 4));
     assert.ok(summary.selfByModule.some((e) => e.name === '(native/builtin)' && e.ms === 2));

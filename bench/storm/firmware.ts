@@ -39,9 +39,10 @@ export interface Firmware {
   tftpMs: readonly number[];
   tftpBlksize: number;
   /**
-   * HTTP (iPXE: script, kernel, initrd over one keep-alive connection, as iPXE pools it): a request with no byte
-   * for 30 s, a reset, a non-200 status or a short body is a failed attempt; it is tried again 1 s later on a new
-   * connection, 3 attempts in all. iPXE itself has no such loop; an operator's script retries (`imgfetch ... ||`).
+   * HTTP (iPXE: script, kernel, initrd; bench/storm/client.ts says why kernel and initrd come over a second
+   * connection, from a lower-priority download process): a request with no byte for 30 s, a reset, a non-200 status
+   * or a short body is a failed attempt; it is tried again 1 s later on a new connection, 3 attempts in all. iPXE
+   * itself has no such loop; an operator's script retries (`imgfetch ... ||`).
    */
   httpIdleMs: number;
   httpAttempts: number;
@@ -66,6 +67,6 @@ export function describeFirmware(f: Firmware = firmware): string[] {
     `DHCP as the PXE ROM: option 60 \`PXEClient:Arch:00000:UNDI:002001\`, 93 = 0, 94 = UNDI 2.1, 97 = a UUID per machine, 55 as a firmware PXE stack asks (FIELD-NOTES); sent again after ${s(f.pxeDhcpMs.slice(0, -1))} s, given up ${(f.pxeDhcpMs.at(-1) ?? 0) / 1000} s after the last (PXE 2.1); a NAK restarts at DISCOVER (counted as a retry)`,
     `TFTP: RRQ \`tsize 0 blksize ${f.tftpBlksize}\` from the machine's leased address, lock-step, every byte compared; a packet sent again after ${s(f.tftpMs.slice(0, -1))} s, given up ${(f.tftpMs.at(-1) ?? 0) / 1000} s after the last; an ERROR fails the machine`,
     `DHCP as iPXE: the same options plus 77 \`iPXE\`, 175 (iPXE's features), 61, iPXE's option 55; sent again after ${s(f.ipxeDhcpMs.slice(0, -1))} s, given up ${(f.ipxeDhcpMs.at(-1) ?? 0) / 1000} s after the last (iPXE's 1-10 s retry timer); an offer without option 60 PXEClient or 175.176 makes it wait ${f.ipxeProxyWaitMs / 1000} s for ProxyDHCP before requesting, as iPXE does`,
-    `HTTP: the boot file URL of the second ACK (the script), then the script's \`kernel\` and \`initrd\` URLs, in order, over one keep-alive connection from the leased address (\`User-Agent: iPXE/1.0.0\`); an attempt fails on ${f.httpIdleMs / 1000} s without a byte, a reset, a status other than 200 or a wrong length or byte; ${f.httpAttempts} attempts, ${f.httpPauseMs / 1000} s apart`,
+    `HTTP: the boot file URL of the second ACK (the script), then the script's \`kernel\` and \`initrd\` URLs, in order, from the leased address (\`User-Agent: iPXE/1.0.0\`); the script over one connection, kernel and initrd over one keep-alive connection of their own (iPXE would reuse the first; here a download process at nice 10 reads the bulk, so that the simulator's saturated CPU does not delay other machines' DHCP and TFTP); an attempt fails on ${f.httpIdleMs / 1000} s without a byte, a reset, a status other than 200 or a wrong length or byte; ${f.httpAttempts} attempts, ${f.httpPauseMs / 1000} s apart`,
   ];
 }

@@ -36,7 +36,7 @@ import {
   type ServerId,
   versions,
 } from './servers.ts';
-import { SERVER_ADDRESS, poolFor } from './topology.ts';
+import { CONGESTION_CONTROL, SERVER_ADDRESS, poolFor } from './topology.ts';
 
 const usage = `usage: pnpm bench storm [options]
   --quick               100 machines, 2 MiB kernel + 4 MiB initrd, 180 s bound (about a minute)
@@ -50,6 +50,7 @@ const usage = `usage: pnpm bench storm [options]
   --ramp-s S            all machines power on within S seconds (default 2)
   --max-run-s S         a storm's bound: machines not booted S s after the first power-on failed (600; 180 quick)
   --warmup N            unmeasured machines booted first on each server (default 10; 0: none)
+  --workers N           simulator processes, sharing its CPU (default: one per 125 machines)
   --pin MODE            split: servers on CPU 0, the simulator on CPU 1 (default); shared: all on CPU 0; none
   --quiet-wait-s S      before each storm, wait up to S s for other work to leave the CPUs (default 60; 0: off)
   --wait-others-s S     at the start, wait up to S s (polling every 30 s) while another benchmark, a QEMU guest
@@ -134,6 +135,7 @@ async function bench(argv: string[]): Promise<number> {
         'ramp-s': { type: 'string' },
         'max-run-s': { type: 'string' },
         warmup: { type: 'string' },
+        workers: { type: 'string' },
         pin: { type: 'string' },
         'quiet-wait-s': { type: 'string' },
         'wait-others-s': { type: 'string' },
@@ -228,6 +230,12 @@ async function bench(argv: string[]): Promise<number> {
   // ---- fixtures -------------------------------------------------------------------------------------------------
   const started = new Date();
   const loadBefore = load1();
+  let hostCongestionControl = '?';
+  try {
+    hostCongestionControl = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+  } catch {
+    // not Linux
+  }
   const pressureBefore = cpuPressureUs();
   const cacheDir = process.env.SMELT_BENCH_CACHE ?? join(tmpdir(), 'smelt-bench-cache');
   say(`bench storm: files in ${cacheDir} (made once) ...`);
@@ -300,6 +308,7 @@ async function bench(argv: string[]): Promise<number> {
   };
   const shown = (argv: string[]) => argv.join(' ').replace(process.execPath, 'node').replaceAll(repoRoot, '');
   if (active.includes('smeltd')) {
+    info.serverCommands.push(`smeltd's settings that shape a storm: ${await smeltdSettings(smeltdCommand(example))}`);
     info.serverCommands.push(
       `smeltd: \`${shown(smeltdCommand(example))}\`; then \`POST /api/v1/boots\` {"name":"storm","kind":"installer","kernel":"SCRATCH/files/vmlinuz","initrd":["SCRATCH/files/initrd.img"]} and one \`POST /api/v1/deployments\` {"mac","boot":"storm"} per machine (bench/storm/deploy.ts, 8 in flight), before the warm-up`,
     );
@@ -347,6 +356,7 @@ async function bench(argv: string[]): Promise<number> {
         ...(where.server !== undefined && { serverCpu: where.server }),
         ...(where.client !== undefined && { clientCpu: where.client }),
         smeltdFlags,
+        workers: count(o.workers, 0, true),
         ...(o.profile !== undefined && { profileDir: o.profile }),
         capturedScript,
         beforeStorm,
@@ -368,7 +378,10 @@ async function bench(argv: string[]): Promise<number> {
     'the server in a network namespace of its own (10.66.0.1/16), the simulator in another (10.66.0.2/16 plus every pool ' +
     `address, ${poolFor(plan.clients + plan.warmup).size} from 10.66.1.1), one veth pair, MTU 1500, a 255.255.255.255/32 route on both ends, ` +
     "a permanent neighbour entry on the server's end for every pool address (the kernel's neighbour table, shared by all " +
-    'namespaces, holds 1024 learned entries here: ~1,000 machines would overflow it); fresh namespaces for every storm';
+    'namespaces, holds 1024 learned entries here: ~1,000 machines would overflow it); TCP congestion control ' +
+    `${CONGESTION_CONTROL} on the segment's route (this host's default is ${hostCongestionControl}: with the simulator's CPU ` +
+    'saturated, BBR left a few connections crawling at ~5 kbit/s for minutes); pool twice the machines; fresh ' +
+    'namespaces for every storm';
 
   info.elapsedS = (Date.now() - started.getTime()) / 1000;
   info.load.after = load1();
@@ -400,4 +413,41 @@ async function bench(argv: string[]): Promise<number> {
   const { allPass } = verdicts(measurements, plan.clients);
   say(`bench storm: done in ${duration(info.elapsedS)}; targets ${allPass ? 'all met' : 'NOT all met'}`);
   return 0;
+}
+
+/** The keys of smeltd's effective config (`smeltd config show` with the storm's flags) that shape a storm. */
+async function smeltdSettings(command: string[]): Promise<string> {
+  const wanted = [
+    'http.maxInstalls',
+    'http.slotSeconds',
+    'tftp.maxTransfers',
+    'tftp.maxPerPeer',
+    'tftp.timeout',
+    'tftp.retries',
+    'dhcp.rateLimit',
+    'dhcp.offerTimeout',
+    'store.kind',
+  ];
+  const start = command.indexOf('start');
+  // In this namespace the storm's interface does not exist (smeltd checks it): any interface that does will do.
+  const flags = command.slice(start + 1).map((arg, k, all) => (all[k - 1] === '--interface' ? 'lo' : arg));
+  const argv = [...command.slice(0, start), 'config', 'show', ...flags];
+  const result = await run(argv[0] ?? process.execPath, argv.slice(1), { timeoutMs: 30_000 });
+  if (result.code !== 0) return `(smeltd config show failed: ${result.stderr.trim().split('\n')[0] ?? ''})`;
+  const values = new Map<string, string>();
+  let section = '';
+  for (const line of result.stdout.split('\n')) {
+    const top = /^(\w+):\s*(.*)$/.exec(line);
+    if (top) {
+      section = top[1] ?? '';
+      if (top[2]) values.set(section, top[2]);
+      continue;
+    }
+    const nested = /^ {2}(\w+):\s*(.+)$/.exec(line);
+    if (nested) values.set(`${section}.${nested[1] ?? ''}`, nested[2] ?? '');
+  }
+  return wanted
+    .filter((key) => values.has(key))
+    .map((key) => `\`${key}\` ${values.get(key) ?? ''}`)
+    .join(', ');
 }

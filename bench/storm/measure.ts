@@ -97,8 +97,12 @@ export function parseMetrics(text: string, prefixes: readonly string[]): Map<str
   return values;
 }
 
-/** smeltd's counters that say something went wrong or had to wait; successes and bytes are left out. */
-const TROUBLE = [
+/** smeltd's counters that say how much it did, and what went wrong or had to wait (HTTP: only non-2xx). */
+const COUNTERS = [
+  'smelt_dhcp_received_total',
+  'smelt_dhcp_sent_total',
+  'smelt_tftp_transfers_started_total',
+  'smelt_tftp_transfers_completed_total',
   'smelt_dhcp_dropped_total',
   'smelt_dhcp_ignored_total',
   'smelt_dhcp_errors_total',
@@ -147,6 +151,8 @@ export interface MeasureOptions {
   clientCpu?: string;
   smeltdFlags: readonly string[];
   profileDir?: string;
+  /** Simulator worker processes (0: one per 125 machines). */
+  workers: number;
   /** Where the first smeltd script received is kept; the reference serves a copy of it. */
   capturedScript: string;
   beforeStorm: () => Promise<number>;
@@ -160,6 +166,7 @@ function stormConfig(o: MeasureOptions, label: string, clients: number, group: n
     group,
     rampMs,
     deadlineS: o.maxRunS,
+    workers: o.workers,
     files: { firstStage: o.fixtures.firstStage, kernel: o.fixtures.kernel, initrd: o.fixtures.initrd },
     progressS: 5,
     firmware,
@@ -302,7 +309,7 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       if (storm.result) m.result = storm.result;
       else m.error = storm.error ?? 'no result';
       if (servers.api) {
-        const values = parseMetrics(await smeltdMetrics(serverNs, servers.api.url), TROUBLE);
+        const values = parseMetrics(await smeltdMetrics(serverNs, servers.api.url), COUNTERS);
         for (const [series, value] of values) {
           if (value === 0) continue;
           if (series.startsWith('smelt_http_requests_total') && /status="2\d\d"/.test(series)) continue;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pin } from '../lib/cpu.ts';
 import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { run, startService, type Service } from '../lib/process.ts';
+import { startLoggedService, tailOf } from '../lib/logged-service.ts';
+import { run, type Service } from '../lib/process.ts';
 import { NETMASK, SUBNET, type Pool } from './topology.ts';
 
 /** `smeltd` alone, and the reference: dnsmasq (DHCP + TFTP) and nginx (HTTP) side by side. */
@@ -62,9 +63,15 @@ export interface RunningServers {
   stop(): Promise<void>;
 }
 
+/** Starts a server in the namespace (pinned), everything it prints going to DIR/NAME.log. */
 function launch(name: string, c: ServerContext, argv: readonly string[]): Service {
   const [command, ...args] = c.ns.wrap(pin(c.cpu, argv));
-  return startService(name, command ?? 'ip', args);
+  return startLoggedService(name, command ?? 'ip', args, join(c.dir, `${name}.log`));
+}
+
+/** A server's whole log (up to 64 MiB), split in lines. */
+function logLines(c: ServerContext, name: string): string[] {
+  return tailOf(join(c.dir, `${name}.log`), 64 * 2 ** 20).split('\n');
 }
 
 /** Whether something in the namespace listens on `port` (UDP, or TCP with tcp = true). */
@@ -159,9 +166,7 @@ async function startSmeltd(c: ServerContext): Promise<RunningServers> {
     api: { url: SMELTD_API, tokenFile: join(c.dir, 'data', 'api-token') },
     complaints: () =>
       tally(
-        service
-          .output()
-          .split('\n')
+        logLines(c, 'smeltd')
           .filter((line) => line.trim() !== '')
           .map((line) => {
             try {
@@ -274,13 +279,15 @@ async function startReference(c: ServerContext): Promise<RunningServers> {
     ],
     complaints: () =>
       tally(
-        [...dnsmasq.output().split('\n'), ...nginx.output().split('\n'), ...errorLog().split('\n')]
+        [...logLines(c, 'dnsmasq'), ...logLines(c, 'nginx'), ...errorLog().split('\n')]
           .map((line) => line.replace(/^\S+ \S+ \[\w+\] \d+#\d+: (\*\d+ )?/, 'nginx: '))
           .filter(
             (line) =>
               line.trim() !== '' &&
               // dnsmasq's start-up lines are not complaints.
-              !/started, version|compile time options|DHCP, IP range|sockets bound exclusively|TFTP root is/.test(line),
+              !/started, version|compile time options|DHCP, IP range|sockets bound exclusively|TFTP root is|tftp\[\d+\]: sent /.test(
+                line,
+              ),
           ),
       ),
     stop: async () => {

@@ -23,10 +23,14 @@ after(() => {
 });
 
 /** A one-transfer server: OACK from a new port, then lock-step DATA as scripted. Resolves with its port. */
-async function server(file: Buffer, script: Script): Promise<{ port: number; rrqs: () => number }> {
+async function server(
+  file: Buffer,
+  script: Script,
+): Promise<{ port: number; rrqs: () => number; finalAck: () => boolean }> {
   const listener = createSocket('udp4');
   sockets.push(listener);
   let rrqs = 0;
+  let finalAck = false;
   listener.on('message', (bytes, from) => {
     rrqs++;
     if (rrqs > 1) return; // a retransmitted RRQ: the transfer already runs
@@ -62,6 +66,7 @@ async function server(file: Buffer, script: Script): Promise<{ port: number; rrq
       const packet = ack.readUInt16BE(0);
       if (packet !== OP_ACK) return;
       const n = ack.readUInt16BE(2);
+      if (n === Math.floor(file.length / blksize) + 1) finalAck = true;
       // A repeated ACK brings back only a block that was lost (no Sorcerer's Apprentice on this side either).
       if (n <= acked && !dropped.has(n + 1)) return;
       if (n <= acked) dropped.delete(n + 1);
@@ -74,7 +79,7 @@ async function server(file: Buffer, script: Script): Promise<{ port: number; rrq
     });
   });
   await new Promise<void>((resolve) => listener.bind(0, '127.0.0.1', resolve));
-  return { port: listener.address().port, rrqs: () => rrqs };
+  return { port: listener.address().port, rrqs: () => rrqs, finalAck: () => finalAck };
 }
 
 const schedule = [100, 200, 400];
@@ -103,6 +108,8 @@ describe('bench storm TFTP client', () => {
     assert.equal(result.blksize, 1468);
     assert.equal(result.retries, 1); // ACK 2 sent again
     assert.equal(result.duplicates, 1); // block 5 twice
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(s.finalAck(), true, 'the last block was acknowledged before the socket closed');
   });
 
   test('an ERROR ends the transfer', async () => {

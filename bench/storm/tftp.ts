@@ -103,18 +103,26 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
     let timer: NodeJS.Timeout | undefined;
     let done = false;
 
-    const finish = (reason?: string, detail?: string) => {
+    /**
+     * Ends the transfer. `lastWord` (the final ACK, or an ERROR) is sent first and the socket closed only once it has
+     * gone: node:dgram resolves the address of every send on the next tick, so a close() right after send() drops it.
+     */
+    const finish = (reason?: string, detail?: string, lastWord?: Buffer) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       result.ok = reason === undefined;
       if (reason !== undefined) result.reason = reason;
       if (detail !== undefined) result.detail = detail;
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
+      const close = () => {
+        try {
+          socket.close();
+        } catch {
+          // already closed
+        }
+      };
+      if (lastWord && tid !== 0) socket.send(lastWord, tid, o.server, close);
+      else close();
       resolve(result);
     };
     const send = (packet: Buffer, port: number) => {
@@ -167,14 +175,20 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
         if (expectedBlock !== 1) return; // a late duplicate
         const blksize = Number(packet.options.blksize ?? 512);
         if (!Number.isInteger(blksize) || blksize < 8 || blksize > o.blksize) {
-          socket.send(encodeError(8, 'bad blksize'), tid, o.server);
-          finish('OACK with a bad blksize', `blksize ${packet.options.blksize ?? '?'}, asked ${o.blksize}`);
+          finish(
+            'OACK with a bad blksize',
+            `blksize ${packet.options.blksize ?? '?'}, asked ${o.blksize}`,
+            encodeError(8, 'bad blksize'),
+          );
           return;
         }
         const tsize = packet.options.tsize;
         if (tsize !== undefined && Number(tsize) !== o.expected.length) {
-          socket.send(encodeError(8, 'bad tsize'), tid, o.server);
-          finish('OACK with a wrong tsize', `tsize ${tsize}, the file has ${o.expected.length} bytes`);
+          finish(
+            'OACK with a wrong tsize',
+            `tsize ${tsize}, the file has ${o.expected.length} bytes`,
+            encodeError(8, 'bad tsize'),
+          );
           return;
         }
         result.blksize = blksize;
@@ -200,18 +214,18 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
         return;
       }
       if (offset + data.length > o.expected.length || !data.equals(o.expected.subarray(offset, offset + data.length))) {
-        socket.send(encodeError(0, 'corrupt'), tid, o.server);
-        finish('content differs from the file', `block ${expectedBlock}`);
+        finish('content differs from the file', `block ${expectedBlock}`, encodeError(0, 'corrupt'));
         return;
       }
       result.bytes = offset + data.length;
-      send(encodeAck(packet.block), tid);
       if (data.length < result.blksize) {
+        // The last block: its ACK goes out before the socket closes (else the server retransmits and gives up).
         if (result.bytes !== o.expected.length)
-          finish('file too short', `${result.bytes} of ${o.expected.length} bytes`);
-        else finish();
+          finish('file too short', `${result.bytes} of ${o.expected.length} bytes`, encodeAck(packet.block));
+        else finish(undefined, undefined, encodeAck(packet.block));
         return;
       }
+      send(encodeAck(packet.block), tid);
       expectedBlock++;
       progress();
     });

@@ -9,6 +9,16 @@ export const CLIENT_ADDRESS = '10.66.0.2';
 export const NETMASK = '255.255.0.0';
 const POOL_START = '10.66.1.1';
 
+/**
+ * TCP congestion control inside the storm's namespaces. A new namespace takes the host's (bbr here); with the
+ * simulator's CPU saturated by 1,000 downloads, receive queues overflow and reorder, and BBR's bandwidth estimate
+ * collapsed to ~5 kbit/s on a few connections, which then took many minutes for their last megabyte — the storm's
+ * end was decided by that lottery. cubic, Linux's default, recovers from the same losses in round trips. It is set
+ * on the segment's route (`congctl`): a namespace's default may only name what the host's
+ * net.ipv4.tcp_allowed_congestion_control allows, which is a host setting this bench does not touch.
+ */
+export const CONGESTION_CONTROL = 'cubic';
+
 export interface Pool {
   start: string;
   end: string;
@@ -81,6 +91,19 @@ export async function createStormTopology(tag: string, pool: Pool): Promise<Stor
     await ns.exec(['ip', 'link', 'set', ifname, 'up']);
     await ns.exec(['ip', 'route', 'add', '255.255.255.255/32', 'dev', ifname]);
   }
+  // The namespace's default cannot be set to an algorithm the host does not allow to unprivileged users (cubic is
+  // not, here), but a route may name one: the segment's route carries it, so every connection on it uses it.
+  for (const [ns, ifname, address] of [
+    [server, ifServer, SERVER_ADDRESS],
+    [client, ifClient, CLIENT_ADDRESS],
+  ] as const) {
+    await ns.exec(
+      ['ip', 'route', 'replace', SUBNET, 'dev', ifname, 'proto', 'kernel', 'scope', 'link', 'src', address].concat([
+        'congctl',
+        CONGESTION_CONTROL,
+      ]),
+    );
+  }
   const link = JSON.parse(await runOk('ip', ['-n', client.name, '-j', 'link', 'show', ifClient])) as {
     address?: string;
   }[];
@@ -97,7 +120,9 @@ export async function createStormTopology(tag: string, pool: Pool): Promise<Stor
       `the server in a namespace of its own (${SERVER_ADDRESS}/16), the simulator in another (${CLIENT_ADDRESS}/16 ` +
       `plus all ${pool.size} pool addresses ${pool.start}-${pool.end}), one veth pair, MTU 1500; a 255.255.255.255/32 ` +
       `route on both ends; a permanent neighbour entry on the server's end for every pool address (the kernel's ` +
-      `shared neighbour table holds 1024 learned entries here); new namespaces for every server and run`,
+      `shared neighbour table holds 1024 learned entries here); TCP congestion control ${CONGESTION_CONTROL} on the ` +
+      `segment's route on both ends; new ` +
+      `namespaces for every server and run`,
     remove: async () => {
       await client.remove();
       await server.remove();

@@ -136,20 +136,34 @@ describe('iPXE script parsing', () => {
       'initrd http://10.66.0.1/boots/storm/initrd/0/initrd.img',
       'boot || goto failed',
       ':failed',
+      'echo Smelt: the installer did not boot; trying again in 30 s',
+      'sleep 30',
       'chain --replace --autofree http://10.66.0.1/boot/02-53-01-00-00-07.ipxe',
     ].join('\n');
-    assert.deepEqual(parseScript(script, 'http://10.66.0.1/boot/x.ipxe'), {
-      kernel: 'http://10.66.0.1/boots/storm/kernel/vmlinuz',
-      initrds: ['http://10.66.0.1/boots/storm/initrd/0/initrd.img'],
-    });
+    const parsed = parseScript(script, 'http://10.66.0.1/boot/x.ipxe');
+    assert.equal(parsed.kernel, 'http://10.66.0.1/boots/storm/kernel/vmlinuz');
+    assert.deepEqual(parsed.initrds, ['http://10.66.0.1/boots/storm/initrd/0/initrd.img']);
+    assert.equal(parsed.says, 'Smelt: installing x on 02:53:01:00:00:07: storm');
   });
 
-  test('skips options and resolves relative URLs; a hold script has no kernel', () => {
+  test('skips options and resolves relative URLs', () => {
     const parsed = parseScript('kernel --name k vmlinuz a=b\ninitrd --name=i initrd.img\n', 'http://s/boot/x.ipxe');
-    assert.deepEqual(parsed, { kernel: 'http://s/boot/vmlinuz', initrds: ['http://s/boot/initrd.img'] });
-    assert.equal(
-      parseScript('#!ipxe\n:wait\nsleep 10\nchain --replace http://s/boot/x.ipxe || goto wait\n', 'http://s/').kernel,
-      undefined,
-    );
+    assert.equal(parsed.kernel, 'http://s/boot/vmlinuz');
+    assert.deepEqual(parsed.initrds, ['http://s/boot/initrd.img']);
+  });
+
+  test('a hold or busy script has no kernel: it sleeps and chains to itself', () => {
+    const hold = [
+      '#!ipxe',
+      'echo Smelt: busy installing other machines; 3 ahead of 02:53:01:00:00:be, asking again in 5 s',
+      ':wait',
+      'sleep 5',
+      'chain --replace --autofree http://10.66.0.1/boot/02-53-01-00-00-be.ipxe || goto wait',
+    ].join('\n');
+    const parsed = parseScript(hold, 'http://10.66.0.1/');
+    assert.equal(parsed.kernel, undefined);
+    assert.equal(parsed.chain, 'http://10.66.0.1/boot/02-53-01-00-00-be.ipxe');
+    assert.equal(parsed.sleepS, 5);
+    assert.match(parsed.says, /^Smelt: busy installing/);
   });
 });
