@@ -78,7 +78,9 @@ wait "$summer"
 stop_reporter
 [ -e /tmp/smelt-image.fetch ] && fail "could not fetch $url"
 sync
-total=$(( $(written) - start ))
+# What dd copied is the image's size; the block layer's counter may include the kernel's own writes.
+total=$(awk '$2 == "bytes" && $1 ~ /^[0-9]+$/ { n = $1 } END { print n }' /tmp/smelt-image.dd)
+[ -n "$total" ] || total=$(( $(written) - start ))
 post "$progress" "bytes=$total&done=1" || true
 sum=$(cut -d ' ' -f 1 /tmp/smelt-image.sum)
 if [ -n "$expected" ] && [ "$sum" != "$expected" ]; then fail "SHA-256 $sum, expected $expected"; fi
