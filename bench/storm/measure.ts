@@ -5,7 +5,7 @@ import { readDrops, type Drops } from '../dhcp/topology.ts';
 import { pin } from '../lib/cpu.ts';
 import { cpuPressureUs } from '../lib/machine.ts';
 import type { Netns } from '../lib/netns.ts';
-import { cpuSeconds, processTree, rssOf } from '../lib/proc.ts';
+import { cpuSeconds, otherBenchmarks, processTree, rssOf } from '../lib/proc.ts';
 import { killGroup, run } from '../lib/process.ts';
 import type { StormConfig, StormResult } from './client.ts';
 import type { DeployResult } from './deploy.ts';
@@ -135,6 +135,8 @@ export interface Measurement {
   /** Seconds some task waited for a CPU per second of storm (PSI): the machine was contended. */
   cpuPressure?: number;
   busyAtStart: number;
+  /** Other benchmarks or QEMU guests seen running during the storm (sampled every 5 s). */
+  othersDuring: string[];
   wallS: number;
 }
 
@@ -187,6 +189,7 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
     metrics: [],
     complaints: [],
     busyAtStart: 0,
+    othersDuring: [],
     wallS: 0,
   };
   const started = performance.now();
@@ -273,6 +276,10 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       const rssTimer = setInterval(() => {
         m.serverRssPeak = Math.max(m.serverRssPeak, rssOf(servers.roots().flatMap(processTree)));
       }, 250);
+      const others = new Set<string>();
+      const othersTimer = setInterval(() => {
+        for (const other of otherBenchmarks()) others.add(other.replace(/^\d+ /, '').slice(0, 60));
+      }, 5000);
       const sampling = { on: true };
       const sampler = (async () => {
         const api = servers.api;
@@ -291,6 +298,8 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       const storm = await runClient(topology.client.ns, o.clientCpu, configPath, o.maxRunS + 60, o.server, o.say);
       const stormS = (performance.now() - stormStarted) / 1000;
       clearInterval(rssTimer);
+      clearInterval(othersTimer);
+      m.othersDuring = [...others];
       sampling.on = false;
       await sampler;
       const after = {

@@ -18,6 +18,7 @@ function measurement(server: ServerId, result: Partial<StormResult>): Measuremen
     metrics: [],
     complaints: [],
     busyAtStart: 0,
+    othersDuring: [],
     wallS: 1,
   };
 }
