@@ -122,6 +122,8 @@ interface Counters {
   /** Scripts that said wait and ask again (smeltd's hold or busy script), and what they said (numbers blurred). */
   scriptPolls: number;
   scriptWaits: Record<string, number>;
+  /** Why attempts were repeated: "stage: reason" → count. */
+  retryReasons: Record<string, number>;
 }
 
 export interface StormResult extends Omit<Counters, 'retries'> {
@@ -254,6 +256,7 @@ function runWorker(
     scriptBytes: 0,
     scriptPolls: 0,
     scriptWaits: {},
+    retryReasons: {},
   };
   const w: WorkerResult = {
     machines: [],
@@ -514,6 +517,8 @@ function runWorker(
       ],
     });
     c.retries.files += job.retries;
+    for (const [why, count] of Object.entries(job.retryReasons))
+      c.retryReasons[why] = (c.retryReasons[why] ?? 0) + count;
     c.bytes.http += job.bytes;
     c.httpConnections += job.connections;
     if (!job.ok) throw new StageFailure(job.reason ?? 'failed', job.detail ?? '');
@@ -634,6 +639,8 @@ function runWorker(
 /** What an HTTP fetcher counts. */
 interface HttpCounters {
   retries: Record<StageName, number>;
+  /** Why HTTP attempts were repeated: "stage: reason" → count. */
+  retryReasons: Record<string, number>;
   httpConnections: number;
   bytes: { http: number };
 }
@@ -724,6 +731,8 @@ function httpFetcher(f: Firmware, c: HttpCounters, agents: Map<number, Agent>) {
       } catch (error) {
         if (attempt >= f.httpAttempts || !(error instanceof StageFailure)) throw error;
         c.retries[stage]++;
+        const why = `${stage}: ${error.reason}`;
+        c.retryReasons[why] = (c.retryReasons[why] ?? 0) + 1;
         await delay(f.httpPauseMs);
       }
     }
@@ -744,6 +753,7 @@ interface FilesReply {
   reason?: string;
   detail?: string;
   retries: number;
+  retryReasons: Record<string, number>;
   bytes: number;
   connections: number;
 }
@@ -783,6 +793,7 @@ function startDownloader(configPath: string) {
         reason: 'simulator download process died',
         detail: why,
         retries: 0,
+        retryReasons: {},
         bytes: 0,
         connections: 0,
       });
@@ -808,6 +819,7 @@ function startDownloader(configPath: string) {
             reason: 'simulator download process died',
             detail: gone,
             retries: 0,
+            retryReasons: {},
             bytes: 0,
             connections: 0,
           });
@@ -831,12 +843,13 @@ function runDownloader(config: StormConfig): void {
   process.on('message', (job: FilesJob) => {
     const c: HttpCounters = {
       retries: Object.fromEntries(stageNames.map((s) => [s, 0])) as Record<StageName, number>,
+      retryReasons: {},
       httpConnections: 0,
       bytes: { http: 0 },
     };
     const { fetch } = httpFetcher(config.firmware, c, agents);
     void (async () => {
-      const reply: FilesReply = { i: job.i, ok: true, retries: 0, bytes: 0, connections: 0 };
+      const reply: FilesReply = { i: job.i, ok: true, retries: 0, retryReasons: {}, bytes: 0, connections: 0 };
       try {
         for (const [url, which] of job.files) await fetch(job.i, 'files', url, job.local, expected[which]);
       } catch (error) {
@@ -848,6 +861,7 @@ function runDownloader(config: StormConfig): void {
       agents.get(job.i)?.destroy(); // the kernel starts: iPXE's connection goes away
       agents.delete(job.i);
       reply.retries = c.retries.files;
+      reply.retryReasons = c.retryReasons;
       reply.bytes = c.bytes.http;
       reply.connections = c.httpConnections;
       process.send?.(reply);
@@ -867,6 +881,9 @@ export function merge(config: StormConfig, startAt: number, wallMs: number, resu
   const waits: Record<string, number> = {};
   for (const result of results)
     for (const [said, count] of Object.entries(result.counters.scriptWaits)) waits[said] = (waits[said] ?? 0) + count;
+  const reasons: Record<string, number> = {};
+  for (const result of results)
+    for (const [why, count] of Object.entries(result.counters.retryReasons)) reasons[why] = (reasons[why] ?? 0) + count;
   const booted = machines.filter((m) => m.booted > 0 && !m.failed);
   const boots = Float64Array.from(booted.map((m) => m.booted - m.on)).sort();
   const lastBoot = booted.reduce((latest, m) => Math.max(latest, m.booted), 0);
@@ -923,6 +940,7 @@ export function merge(config: StormConfig, startAt: number, wallMs: number, resu
     scriptBytes: results.reduce((found, result) => found || result.counters.scriptBytes, 0),
     scriptPolls: sum((c) => c.scriptPolls),
     scriptWaits: waits,
+    retryReasons: reasons,
     cpuShare: results.reduce((total, result) => total + result.cpuMs, 0) / Math.max(1, wallMs),
     rssPeakBytes: results.reduce((total, result) => total + result.rssPeakBytes, 0),
     recvBufferBytes: results[0]?.recvBufferBytes ?? 0,

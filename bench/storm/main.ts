@@ -429,7 +429,7 @@ async function bench(argv: string[]): Promise<number> {
 }
 
 /** The keys of smeltd's effective config (`smeltd config show` with the storm's flags) that shape a storm. */
-async function smeltdSettings(command: string[]): Promise<string> {
+export async function smeltdSettings(command: string[]): Promise<string> {
   const wanted = [
     'http.maxInstalls',
     'http.slotSeconds',
@@ -442,8 +442,14 @@ async function smeltdSettings(command: string[]): Promise<string> {
     'store.kind',
   ];
   const start = command.indexOf('start');
-  // In this namespace the storm's interface does not exist (smeltd checks it): any interface that does will do.
-  const flags = command.slice(start + 1).map((arg, k, all) => (all[k - 1] === '--interface' ? 'lo' : arg));
+  // The example's placeholders (VETH, SCRATCH/..., DIR/...) do not exist here and smeltd checks them: any existing
+  // interface and absolute paths will do for reading the settings.
+  const stand = new Map([
+    ['--interface', 'lo'],
+    ['--files.dirs', tmpdir()],
+    ['--dataDir', join(tmpdir(), 'smelt-storm-settings')],
+  ]);
+  const flags = command.slice(start + 1).map((arg, k, all) => stand.get(all[k - 1] ?? '') ?? arg);
   const argv = [...command.slice(0, start), 'config', 'show', ...flags];
   const result = await run(argv[0] ?? process.execPath, argv.slice(1), { timeoutMs: 30_000 });
   if (result.code !== 0) return `(smeltd config show failed: ${result.stderr.trim().split('\n')[0] ?? ''})`;

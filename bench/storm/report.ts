@@ -252,6 +252,14 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
             .map(([said, count]) => `${n(count)}× "${said}"`)
             .join(', ')}`,
         );
+      if (Object.keys(r.retryReasons).length > 0)
+        parts.push(
+          `HTTP retries: ${Object.entries(r.retryReasons)
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 4)
+            .map(([why, count]) => `${n(count)}× ${why}`)
+            .join(', ')}`,
+        );
       parts.push(
         `simulator: ${r.workers} worker process${r.workers === 1 ? '' : 'es'} (+ as many download processes), event loops late by up to ${ms(r.loopDelayP99Ms)} (worst p99) / ${ms(r.loopDelayMaxMs)} (max), peak RSS ${mib(r.rssPeakBytes)}`,
       );
