@@ -7,7 +7,9 @@
 #   2. pnpm 10: the PATH's pnpm if it is pnpm 10, else .tools/node_modules/pnpm. Never via corepack or pnpm's own
 #      version switching: the registry has no package signatures, so those fail;
 #   3. the Debian packages listed below (apt-get, as root); for bench also tftpd-hpa, unpacked into .tools/deb;
-#   4. `pnpm install --frozen-lockfile` when node_modules is missing or out of date with the lockfile/package.json files.
+#   4. `pnpm install --frozen-lockfile` when node_modules is missing or out of date with the lockfile/package.json files;
+#      then the daemon's plain-JavaScript build (packages/*/dist);
+#   5. the image writer, and for test/bench 6. the QEMU test guest (.tools), each cached by a hash of its inputs.
 # Progress lines go to stderr, only when something is done.
 set -euo pipefail
 
@@ -256,6 +258,11 @@ if [[ ! -f node_modules/.modules.yaml || ! -f $stamp || $(<"$stamp") != "$hash" 
     die "pnpm install --frozen-lockfile failed"
   echo "$hash" >"$stamp"
 fi
+
+# ---- 4b: the daemon as plain JavaScript ---------------------------------------------------------------------------
+# packages/*/dist (scripts/build-js.ts, under a second): bin/smeltd runs it while it is newer than every source file,
+# which saves the memory of Node's TypeScript stripper in the daemon's two isolates.
+node scripts/build-js.ts --quiet 9>&- || die "could not build packages/daemon/dist (node scripts/build-js.ts)"
 
 # ---- 5: the image writer ---------------------------------------------------------------------------------------
 # The kernel + initrd image deployments boot (scripts/image-writer.ts): Debian's kernel (package downloaded once into

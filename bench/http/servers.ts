@@ -5,14 +5,13 @@ import { pin } from '../lib/cpu.ts';
 import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { run, startService, type Service } from '../lib/process.ts';
+import { smeltdEntry } from '../lib/smeltd-entry.ts';
 
 export const serverIds = ['smeltd', 'nginx'] as const;
 export type ServerId = (typeof serverIds)[number];
 
 /** Fixed ports: each run has a namespace (and so a loopback) of its own. */
 export const ports = { nginx: 8080, smeltd: 8081, smeltdApi: 8082 } as const;
-
-const smeltdMain = join(repoRoot, 'packages/daemon/src/main.ts');
 
 export interface RunningServer {
   id: ServerId;
@@ -64,7 +63,7 @@ export function smeltdCommand(dataDir: string, profileDir?: string, nodeFlags: s
     '--disable-warning=ExperimentalWarning',
     ...nodeFlags,
     ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
-    smeltdMain,
+    smeltdEntry(),
     'start',
     '--address',
     '127.0.0.1',

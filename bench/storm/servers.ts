@@ -7,6 +7,7 @@ import { repoRoot } from '../lib/paths.ts';
 import { startLoggedService, tailOf } from '../lib/logged-service.ts';
 import { run, type Service } from '../lib/process.ts';
 import { NETMASK, SUBNET, type Pool } from './topology.ts';
+import { smeltdEntry } from '../lib/smeltd-entry.ts';
 
 /** `smeltd` alone, and the reference: dnsmasq (DHCP + TFTP) and nginx (HTTP) side by side. */
 export const serverIds = ['smeltd', 'reference'] as const;
@@ -113,8 +114,6 @@ function tally(lines: string[]): string[] {
 
 // ---- smeltd -----------------------------------------------------------------------------------------------------
 
-const smeltdMain = join(repoRoot, 'packages/daemon/src/main.ts');
-
 export function smeltdCommand(c: ServerContext): string[] {
   const flags: [string, string][] = [
     ['--address', c.address],
@@ -136,7 +135,7 @@ export function smeltdCommand(c: ServerContext): string[] {
     process.execPath,
     '--disable-warning=ExperimentalWarning',
     ...(c.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', c.profileDir]),
-    smeltdMain,
+    smeltdEntry(),
     'start',
     ...flags.filter(([flag]) => !extra.includes(flag)).flat(),
     ...c.smeltdFlags,

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { mkisofs, writeTree } from '../../packages/daemon/src/iso/testdata/xorriso.ts';
@@ -17,6 +17,8 @@ const dir = tempDir('smelt-http-files-');
 const kernel = randomBytes(300_000);
 const initrd = randomBytes(1_500_000);
 const tftpFile = randomBytes(5000);
+/** Big enough that a slow client is still mid-file when it goes away. */
+const bigFile = randomBytes(24 * 1024 * 1024);
 let daemon: RunningSmeltd | undefined;
 let base = '';
 let ctlEnv: Record<string, string> = {};
@@ -54,6 +56,7 @@ before(async () => {
   await mkisofs(source, join(dir, 'ubuntu.iso'), ['-R', '-J', '-b', 'boot/eltorito.img', '-no-emul-boot']);
   mkdirSync(join(dir, 'files'));
   writeFileSync(join(dir, 'files', 'extra.bin'), tftpFile);
+  writeFileSync(join(dir, 'files', 'big.bin'), bigFile);
   daemon = await startSmeltd({ dataDir: join(dir, 'data'), config: { files: { dirs: [join(dir, 'files')] } } });
   const address = running().http;
   assert.ok(address);
@@ -186,4 +189,57 @@ test('describe boot: the ISO, its El Torito catalog and the URLs machines fetch'
     json.details.iso.catalog.map((e) => [e.platform, e.path]),
     [['bios', 'boot/eltorito.img']],
   );
+});
+
+/** The daemon's open descriptors that lead to `path`. */
+function descriptorsOn(pid: number, path: string): number {
+  let count = 0;
+  for (const fd of readdirSync(`/proc/${String(pid)}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${String(pid)}/fd/${fd}`) === path) count++;
+    } catch {
+      // closed between the listing and the look
+    }
+  }
+  return count;
+}
+
+test('clients that go away mid-file leave nothing open, and the next download is whole', async () => {
+  const pid = running().child.pid;
+  assert.ok(pid !== undefined);
+  const big = join(dir, 'files', 'big.bin');
+  // Slow clients (1 MB/s) stopped after 1 s: each has had part of the file when it hangs up.
+  const partial = await Promise.all(
+    [0, 1, 2, 3].map((i) =>
+      run('curl', [
+        '-sS',
+        '-o',
+        join(dir, `partial-${String(i)}`),
+        '--limit-rate',
+        '1M',
+        '--max-time',
+        '1',
+        ...(i % 2 === 1 ? ['-r', '1000000-'] : []),
+        `${base}/big.bin`,
+      ]),
+    ),
+  );
+  for (const [i, result] of partial.entries()) {
+    assert.equal(result.code, 28, `curl ${String(i)} should have timed out mid-file: ${result.stderr}`);
+    const got = readFileSync(join(dir, `partial-${String(i)}`));
+    const from = i % 2 === 1 ? 1_000_000 : 0;
+    assert.ok(got.length > 0 && got.length < bigFile.length - from, `client ${String(i)} got ${String(got.length)}`);
+    assert.ok(got.equals(bigFile.subarray(from, from + got.length)), `client ${String(i)}: the bytes it got are right`);
+  }
+  // The server notices the hang-ups as its writes fail or the sockets close; give it a moment.
+  for (let tries = 0; descriptorsOn(pid, big) > 0 && tries < 100; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(descriptorsOn(pid, big), 0, 'every aborted download closed its file');
+  const whole = await fetchRaw('/big.bin');
+  assert.equal(whole.status, 200);
+  assert.ok(whole.body.equals(bigFile), 'a whole download after the aborted ones is byte for byte the file');
+  const tail = await fetchRaw('/big.bin', '-r', `${String(bigFile.length - 300_000)}-`);
+  assert.equal(tail.status, 206);
+  assert.ok(tail.body.equals(bigFile.subarray(bigFile.length - 300_000)));
 });

@@ -154,7 +154,12 @@ export async function sendFile(
   }
 }
 
-/** Streams [from, to) of the file; resolves false if the client went away. */
+/**
+ * Streams [from, to) of the file; resolves false if the client went away. Two buffers per response, alternating:
+ * the next chunk is read while the previous one is being written, and a buffer is refilled only once the socket
+ * has taken it (its write callback), so a response holds at most 2 × CHUNK and makes no garbage per chunk
+ * (bench/http/variants.ts measured this against a fresh buffer per chunk: faster, and a third of the memory).
+ */
 async function stream(
   response: ServerResponse,
   file: TreeFile,
@@ -162,19 +167,48 @@ async function stream(
   to: number,
   end = true,
 ): Promise<boolean> {
-  for (let offset = from; offset < to;) {
-    const chunk = await file.read(offset, Math.min(CHUNK, to - offset));
-    if (chunk.length === 0) break;
-    offset += chunk.length;
-    if (!(await write(response, chunk))) return false;
+  const size = Math.min(CHUNK, to - from);
+  const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  const written: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  // A write whose connection is torn down may never call back: the response's close ends the wait as well.
+  let onClose: (() => void) | undefined;
+  const closed = new Promise<void>((resolve) => {
+    onClose = resolve;
+    response.once('close', resolve);
+  });
+  try {
+    return await pump();
+  } finally {
+    if (onClose) response.off('close', onClose);
   }
-  if (end) response.end();
-  return true;
+
+  async function pump(): Promise<boolean> {
+    let which = 0;
+    for (let offset = from; offset < to; which ^= 1) {
+      await Promise.race([written[which], closed]);
+      if (response.destroyed) return false;
+      const buffer = buffers[which] ?? Buffer.allocUnsafe(size);
+      const got = await file.readInto(buffer.subarray(0, Math.min(size, to - offset)), offset);
+      if (got === 0) break;
+      offset += got;
+      written[which] = new Promise((resolve) => {
+        // The callback runs once the bytes are in the kernel (or the write failed and the response is destroyed).
+        response.write(buffer.subarray(0, got), () => {
+          resolve();
+        });
+      });
+      // No wait for 'drain': the write callbacks already bound what is in flight to the two buffers, and the
+      // next read overlaps this write.
+    }
+    await Promise.race([Promise.all(written), closed]);
+    if (response.destroyed) return false;
+    if (end) response.end();
+    return true;
+  }
 }
 
-function write(response: ServerResponse, chunk: Buffer): Promise<boolean> {
-  if (response.destroyed) return Promise.resolve(false);
-  if (response.write(chunk)) return Promise.resolve(true);
+/** Resolves true on 'drain', false if the response closes first. */
+function drained(response: ServerResponse): Promise<boolean> {
   return new Promise((resolve) => {
     const onDrain = () => {
       response.off('close', onClose);
@@ -187,4 +221,10 @@ function write(response: ServerResponse, chunk: Buffer): Promise<boolean> {
     response.once('drain', onDrain);
     response.once('close', onClose);
   });
+}
+
+function write(response: ServerResponse, chunk: Buffer): Promise<boolean> {
+  if (response.destroyed) return Promise.resolve(false);
+  if (response.write(chunk)) return Promise.resolve(true);
+  return drained(response);
 }

@@ -61,13 +61,10 @@ export function isoFile(lease: IsoLease, file: IsoFile): TreeFile {
   return {
     size: file.size,
     ...(iso.mtime ? { mtime: iso.mtime } : {}),
-    async read(offset, length) {
+    async readInto(target, offset) {
       if (closed) throw new IsoError('io', 'read after close');
-      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-        throw new RangeError(`bad read range: offset ${offset}, length ${length}`);
-      }
-      const wanted = Math.max(0, Math.min(length, file.size - offset));
-      const buffer = Buffer.allocUnsafe(wanted);
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad read offset ${offset}`);
+      const wanted = Math.max(0, Math.min(target.length, file.size - offset));
       // The last extent that starts at or before `offset`.
       let low = 0;
       let high = offsets.length - 1;
@@ -83,11 +80,19 @@ export function isoFile(lease: IsoLease, file: IsoFile): TreeFile {
         const within = offset + filled - (offsets[index] ?? 0);
         const take = Math.min(wanted - filled, extent.length - within);
         if (take <= 0) continue;
-        const got = await iso.readInto(buffer.subarray(filled, filled + take), extent.offset + within);
+        const got = await iso.readInto(target.subarray(filled, filled + take), extent.offset + within);
         filled += got;
         if (got < take) break; // the image shrank since it was indexed: a short read
       }
-      return filled === wanted ? buffer : buffer.subarray(0, filled);
+      return filled;
+    },
+    async read(offset, length) {
+      if (!Number.isSafeInteger(length) || length < 0) {
+        throw new RangeError(`bad read range: offset ${offset}, length ${length}`);
+      }
+      const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(length, file.size - offset)));
+      const filled = await this.readInto(buffer, offset);
+      return filled === buffer.length ? buffer : buffer.subarray(0, filled);
     },
     close() {
       if (!closed) {

@@ -11,6 +11,12 @@ function memoryFile(content: Buffer, maxRead = Infinity): TreeFile & { reads: nu
       file.reads++;
       return Promise.resolve(Buffer.from(content.subarray(offset, offset + Math.min(length, maxRead))));
     },
+    readInto(target: Uint8Array, offset: number) {
+      file.reads++;
+      const piece = content.subarray(offset, offset + Math.min(target.length, maxRead));
+      target.set(piece);
+      return Promise.resolve(piece.length);
+    },
     close: () => Promise.resolve(),
   };
   return file;

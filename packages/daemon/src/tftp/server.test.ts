@@ -51,6 +51,7 @@ function memoryTree(files: Record<string, Entry>): MemoryTree {
       const file: TreeFile = {
         size: entry.length,
         read: (offset, length) => Promise.resolve(entry.subarray(offset, offset + length)),
+        readInto: (target, offset) => Promise.resolve(entry.copy(target, 0, Math.min(offset, entry.length))),
         close: () => {
           tree.closed++;
           return Promise.resolve();

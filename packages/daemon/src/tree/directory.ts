@@ -30,21 +30,26 @@ function openFile(handle: FileHandle, size: number, mtime: Date): TreeFile {
   return {
     size,
     mtime,
-    async read(offset, length) {
+    async readInto(target, offset) {
       if (closed) throw new Error('read after close');
-      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-        throw new RangeError(`bad read range: offset ${offset}, length ${length}`);
-      }
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad read offset ${offset}`);
       // Never past the size announced at open (a tsize or Content-Length), even if the file has grown since.
-      const wanted = Math.max(0, Math.min(length, size - offset));
-      const buffer = Buffer.allocUnsafe(wanted);
+      const wanted = Math.max(0, Math.min(target.length, size - offset));
       let filled = 0;
       while (filled < wanted) {
-        const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled);
+        const { bytesRead } = await handle.read(target, filled, wanted - filled, offset + filled);
         if (bytesRead === 0) break; // the file shrank under us: a short read, as past the end
         filled += bytesRead;
       }
-      return filled === wanted ? buffer : buffer.subarray(0, filled);
+      return filled;
+    },
+    async read(offset, length) {
+      if (!Number.isSafeInteger(length) || length < 0) {
+        throw new RangeError(`bad read range: offset ${offset}, length ${length}`);
+      }
+      const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - offset)));
+      const filled = await this.readInto(buffer, offset);
+      return filled === buffer.length ? buffer : buffer.subarray(0, filled);
     },
     async close() {
       if (closed) return;

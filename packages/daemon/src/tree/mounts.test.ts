@@ -16,6 +16,7 @@ function memoryFile(text: string): TreeFile {
   return {
     size: data.length,
     read: (offset, length) => Promise.resolve(data.subarray(offset, offset + length)),
+    readInto: (target, offset) => Promise.resolve(data.copy(target, 0, Math.min(offset, data.length))),
     close: () => Promise.resolve(),
   };
 }

@@ -35,6 +35,12 @@ export function bufferFile(content: Buffer): TreeFile {
       }
       return Promise.resolve(content.subarray(offset, offset + length));
     },
+    readInto(target, offset) {
+      if (closed) return Promise.reject(new Error('read after close'));
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        return Promise.reject(new RangeError(`bad read offset ${offset}`));
+      return Promise.resolve(content.copy(target, 0, Math.min(offset, content.length)));
+    },
     close() {
       closed = true;
       return Promise.resolve();

@@ -16,6 +16,12 @@ export interface TreeFile {
   /** When it last changed, for HTTP caching; absent for content rendered on the fly. */
   readonly mtime?: Date;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Fills `target` from `offset` (never past the size announced at open) and resolves how many bytes it wrote:
+   * fewer than `target.length` only at the end. A server streaming a file reuses its buffers through this, so a
+   * transfer costs no allocation per chunk.
+   */
+  readInto(target: Uint8Array, offset: number): Promise<number>;
   /** Releases what the file holds (a file descriptor); reads after close reject. */
   close(): Promise<void>;
 }
