@@ -39,6 +39,11 @@ export function toNetascii(bytes: Uint8Array): Buffer {
 export interface ByteSource {
   readonly size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Fills `target` from `offset` and resolves how many bytes it wrote (fewer only at the end). When a source has
+   * it, a transfer reads into buffers it reuses instead of allocating one per read.
+   */
+  readInto?(target: Uint8Array, offset: number): Promise<number>;
 }
 
 const SCAN_CHUNK = 256 * 1024;

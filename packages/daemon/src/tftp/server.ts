@@ -519,6 +519,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
         send: (head, payload) => {
           socket.send(payload ? [head, payload] : head, peer.port, peer.address);
         },
+        sendsSettled: () => socket.getSendQueueCount() === 0,
         progress: () => {
           report(session);
         },

@@ -14,7 +14,7 @@ interface Harness {
   clock: ReturnType<typeof manualClock>;
   content: Buffer;
   ends: TransferEnd[];
-  reads: { offset: number; length: number }[];
+  reads: { offset: number; length: number; target?: Uint8Array }[];
   /** Datagrams sent since the last call. */
   take: () => Buffer[];
   /** The same, as words. */
@@ -30,6 +30,14 @@ interface Setup {
   retries?: number;
   chunkBytes?: number;
   source?: ByteSource;
+  /** Read through `readInto` (into buffers the transfer may reuse) rather than `read`. */
+  readInto?: boolean;
+  /**
+   * Whether the socket cannot take the `n`th datagram at once: then it and those after it wait in a send queue,
+   * with their buffers (not copied), and go out a `take` later (a `take` sends what was queued before the one
+   * before it). `sendsSettled` says whether any is waiting.
+   */
+  congested?: (n: number) => boolean;
 }
 
 function word(datagram: Buffer): Word {
@@ -57,14 +65,27 @@ function harness(setup: Setup): Harness {
   const content = pattern(setup.size);
   const clock = manualClock();
   const ends: TransferEnd[] = [];
-  const reads: { offset: number; length: number }[] = [];
+  const reads: { offset: number; length: number; target?: Uint8Array }[] = [];
   let outbox: Buffer[] = [];
+  const queued: { parts: Buffer[]; since: number }[] = [];
+  let sends = 0;
+  let takes = 0;
   const source: ByteSource = setup.source ?? {
     size: content.length,
     read(offset, length) {
       reads.push({ offset, length });
       return Promise.resolve(content.subarray(offset, offset + length));
     },
+    ...(setup.readInto
+      ? {
+          readInto(target: Uint8Array, offset: number) {
+            reads.push({ offset, length: target.length, target });
+            const part = content.subarray(offset, offset + target.length);
+            target.set(part);
+            return Promise.resolve(part.length);
+          },
+        }
+      : {}),
   };
   const transfer = new Transfer({
     source,
@@ -75,14 +96,20 @@ function harness(setup: Setup): Harness {
     retries: setup.retries ?? 5,
     clock,
     send: (head, payload) => {
-      outbox.push(payload ? Buffer.concat([head, payload]) : head);
+      if (queued.length > 0 || setup.congested?.(sends) === true) {
+        queued.push({ parts: payload ? [head, payload] : [head], since: takes });
+      } else outbox.push(payload ? Buffer.concat([head, payload]) : head);
+      sends++;
     },
+    sendsSettled: () => queued.length === 0,
     done: (end) => {
       ends.push(end);
     },
     ...(setup.chunkBytes === undefined ? {} : { chunkBytes: setup.chunkBytes }),
   });
   const take = () => {
+    while (queued[0] && queued[0].since < takes) outbox.push(Buffer.concat(queued.shift()?.parts ?? []));
+    takes++;
     const taken = outbox;
     outbox = [];
     return taken;
@@ -231,7 +258,7 @@ describe('tftp transfer: complete transfers', () => {
   });
 
   test('data is read ahead in large chunks, a whole number of blocks each', async () => {
-    assert.equal(defaultChunkBytes(512, 1), 65536);
+    assert.equal(defaultChunkBytes(512, 1), 262144);
     assert.equal(defaultChunkBytes(1468, 1) % 1468, 0);
     assert.equal(defaultChunkBytes(65464, 64), Math.ceil((4 * 1024 * 1024) / 65464) * 65464);
     const h = await started({ size: 1_000_000, blksize: 1468, windowsize: 16 });
@@ -240,6 +267,54 @@ describe('tftp transfer: complete transfers', () => {
     const chunk = defaultChunkBytes(1468, 16);
     assert.equal(h.reads.length, Math.ceil(1_000_000 / chunk));
     assert.ok(h.reads.every((read, i) => read.offset === i * chunk));
+  });
+
+  test('with readInto, a few read buffers serve the whole file', async () => {
+    for (const windowsize of [1, 4]) {
+      const h = await started({ size: 512 * 400 + 3, windowsize, chunkBytes: 512 * 8, readInto: true });
+      const result = await download(h, { windowsize, blksize: 512 });
+      assert.deepEqual(result.file, h.content);
+      assert.equal(h.reads.length, 51);
+      const buffers = new Set(h.reads.map((read) => read.target?.buffer));
+      assert.ok(buffers.size <= 3, `${buffers.size} buffers for ${h.reads.length} reads at windowsize ${windowsize}`);
+    }
+  });
+
+  test('a read buffer is not written again while a datagram sent from it may still be queued', async () => {
+    for (const windowsize of [1, 3, 8]) {
+      // Now and then the socket queues datagrams, so that buffers come free (their blocks acknowledged) while
+      // retransmitted copies of their blocks are still waiting to go out.
+      const h = await started({
+        size: 256 * 300 + 11,
+        blksize: 256,
+        windowsize,
+        chunkBytes: 256 * 4,
+        readInto: true,
+        congested: (n) => n % 11 < 4,
+      });
+      const sent: Buffer[] = [];
+      const take = h.take;
+      h.take = () => {
+        const taken = take();
+        sent.push(...taken);
+        return taken;
+      };
+      const result = await download(h, {
+        windowsize,
+        blksize: 256,
+        lose: (block, copy) => copy === 1 && block % 5 === 0,
+      });
+      assert.deepEqual(result.file, h.content, `windowsize ${windowsize}`);
+      assert.ok(h.transfer.stats.retransmissions > 0);
+      // Every DATA that went out, duplicates and late copies included, carries its own block's bytes.
+      for (const datagram of sent) {
+        const packet = decode(datagram);
+        assert.ok(!(packet instanceof MalformedPacket) && packet.op === 'data');
+        const offset = (packet.block - 1) * 256;
+        assert.deepEqual(packet.data, h.content.subarray(offset, offset + 256), `block ${packet.block}`);
+      }
+      assert.ok(new Set(h.reads.map((read) => read.target?.buffer)).size < h.reads.length);
+    }
   });
 });
 

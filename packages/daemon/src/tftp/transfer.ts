@@ -28,9 +28,13 @@
  * Throughput: file data is read ahead in large chunks (a multiple of blksize, several windows long) while the
  * current window is in flight. A DATA datagram is a 4-byte header and a view of the chunk, handed to `send` as
  * two buffers (one sendmsg with two iovecs): file data is never copied in JavaScript and no buffer is allocated
- * per block but the header. Nothing handed to `send` is written again (a send the kernel could not take at once
- * stays queued with its buffers), so a retransmission resends the same bytes. The per-ACK path does a constant
- * amount of work besides the sends.
+ * per block but the header. When the source can read into a given buffer (`readInto`), a chunk whose blocks
+ * are all acknowledged is kept and the next read goes into it, so a transfer allocates a few chunk buffers in
+ * all rather than one per chunk: large short-lived buffers count as external memory, and their churn made V8
+ * run full garbage collections in the middle of transfers. A buffer is written again only once nothing handed
+ * to `send` can still be waiting to go out (`sendsSettled`: a send the kernel could not take at once stays
+ * queued with its buffers); a retransmission therefore always resends the bytes it was given. The per-ACK path
+ * does a constant amount of work besides the sends.
  */
 import type { Clock } from './clock.ts';
 import type { ByteSource } from './netascii.ts';
@@ -71,6 +75,11 @@ export interface TransferOptions {
   progress?(): void;
   /** Read-ahead chunk size in bytes (rounded up to a multiple of blksize); defaults from blksize and windowsize. */
   chunkBytes?: number;
+  /**
+   * True when every datagram handed to `send` so far has left for the kernel (none is queued with its buffers),
+   * so buffers of acknowledged blocks may be written again. Without it, read buffers are never reused.
+   */
+  sendsSettled?(): boolean;
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -78,11 +87,14 @@ const EMPTY: Buffer = Buffer.alloc(0);
 /** The retransmission timeout doubles after each retransmission, up to this multiple of the first one. */
 const MAX_BACKOFF = 4;
 
-/** Default read-ahead: four windows, at least 64 KiB, at most 4 MiB; a whole number of blocks. */
+/** Default read-ahead: four windows, at least 256 KiB, at most 4 MiB; a whole number of blocks. */
 export function defaultChunkBytes(blksize: number, windowsize: number): number {
-  const target = Math.min(4 * 1024 * 1024, Math.max(64 * 1024, 4 * windowsize * blksize));
+  const target = Math.min(4 * 1024 * 1024, Math.max(256 * 1024, 4 * windowsize * blksize));
   return Math.ceil(target / blksize) * blksize;
 }
+
+/** Read buffers kept for reuse, beyond those in use: the window and the read-ahead need at most three chunks. */
+const MAX_SPARE = 2;
 
 export class Transfer {
   readonly stats: TransferStats = { datagrams: 0, bytes: 0, retransmissions: 0, delivered: 0 };
@@ -116,6 +128,10 @@ export class Transfer {
 
   /** Read-ahead: consecutive chunks, the first one being chunk number `chunkBase` (offset chunkBase*chunkBytes). */
   private readonly chunks: Buffer[] = [];
+  /** For each chunk, the whole buffer it was read into when that buffer is ours to reuse. */
+  private readonly slabs: (Buffer | undefined)[] = [];
+  /** Buffers of released chunks, for the next reads. */
+  private readonly spare: Buffer[] = [];
   private chunkBase = 0;
   /** Bytes of the file available in `chunks` end here. */
   private bufferedEnd = 0;
@@ -178,9 +194,11 @@ export class Transfer {
       return;
     }
     if (this.phase !== 'data') return;
-    this.guard(() => {
+    try {
       this.ack(block);
-    });
+    } catch (error) {
+      this.fault(error);
+    }
   }
 
   /** An ERROR from the peer ends the transfer; it is never answered. */
@@ -319,28 +337,49 @@ export class Transfer {
     const length = Math.min(this.chunkBytes, this.size - offset);
     this.readAt += length;
     this.reading = true;
-    let pending: Promise<Buffer>;
+    const failed = (error: unknown) => {
+      this.reading = false;
+      if (this.phase === 'done') return;
+      this.notify('cannot read the file');
+      this.end({ ok: false, reason: 'read-error', detail: error instanceof Error ? error.message : String(error) });
+    };
+    const { source } = this.options;
     try {
-      pending = this.options.source.read(offset, length);
+      if (source.readInto) {
+        const slab = this.slab(length);
+        const target = slab.length === length ? slab : slab.subarray(0, length);
+        source.readInto(target, offset).then((filled) => {
+          this.guard(() => {
+            this.arrived(offset, length, filled >= length ? target : target.subarray(0, filled), slab);
+          });
+        }, failed);
+      } else {
+        source.read(offset, length).then((chunk) => {
+          this.guard(() => {
+            this.arrived(offset, length, chunk, undefined);
+          });
+        }, failed);
+      }
     } catch (error) {
-      pending = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      // As if the read had rejected: the transfer ends after the current step, not in the middle of it.
+      queueMicrotask(() => {
+        failed(error);
+      });
     }
-    pending.then(
-      (chunk) => {
-        this.guard(() => {
-          this.arrived(offset, length, chunk);
-        });
-      },
-      (error: unknown) => {
-        this.reading = false;
-        if (this.phase === 'done') return;
-        this.notify('cannot read the file');
-        this.end({ ok: false, reason: 'read-error', detail: error instanceof Error ? error.message : String(error) });
-      },
-    );
   }
 
-  private arrived(offset: number, length: number, chunk: Buffer): void {
+  /**
+   * A buffer of at least `length` bytes (a chunk, or the rest of the file) to read into: a spare one when
+   * nothing sent can still refer to it, else a new one.
+   */
+  private slab(length: number): Buffer {
+    const spare = this.spare.pop();
+    if (spare && spare.length >= length && this.options.sendsSettled?.() === true) return spare;
+    if (spare) this.spare.push(spare);
+    return Buffer.allocUnsafeSlow(length);
+  }
+
+  private arrived(offset: number, length: number, chunk: Buffer, slab: Buffer | undefined): void {
     this.reading = false;
     if (this.phase === 'done') return;
     if (chunk.length < length) {
@@ -354,6 +393,7 @@ export class Transfer {
     }
     if (this.chunks.length === 0) this.chunkBase = offset / this.chunkBytes;
     this.chunks.push(chunk.length > length ? chunk.subarray(0, length) : chunk);
+    this.slabs.push(slab);
     this.bufferedEnd = offset + length;
     this.options.progress?.();
     if (this.phase === 'data') this.fill();
@@ -365,6 +405,8 @@ export class Transfer {
     const before = this.acked * this.blksize;
     while (this.chunks.length > 0 && (this.chunkBase + 1) * this.chunkBytes <= before) {
       this.chunks.shift();
+      const slab = this.slabs.shift();
+      if (slab && this.spare.length < MAX_SPARE) this.spare.push(slab);
       this.chunkBase++;
     }
   }
@@ -399,6 +441,8 @@ export class Transfer {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.chunks.length = 0;
+    this.slabs.length = 0;
+    this.spare.length = 0;
     this.heads.fill(undefined);
     this.payloads.fill(undefined);
     this.options.done(end);
@@ -409,8 +453,12 @@ export class Transfer {
     try {
       step();
     } catch (error) {
-      if (this.phase === 'done') throw error;
-      this.end({ ok: false, reason: 'internal', detail: error instanceof Error ? error.message : String(error) });
+      this.fault(error);
     }
+  }
+
+  private fault(error: unknown): void {
+    if (this.phase === 'done') throw error;
+    this.end({ ok: false, reason: 'internal', detail: error instanceof Error ? error.message : String(error) });
   }
 }
