@@ -10,6 +10,10 @@ const benches: Record<string, { what: string; load: () => Promise<{ main: (argv:
     what: 'Boot storm: N PXE/iPXE machines at once, per-stage p50/p99: smeltd vs dnsmasq + nginx',
     load: () => import('./storm/main.ts'),
   },
+  vms: {
+    what: 'Real QEMU VMs network-booting at once: smeltd vs dnsmasq + nginx',
+    load: () => import('./vms/main.ts'),
+  },
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,0 +1,282 @@
+import { median } from '../lib/stats.ts';
+import { markdownTable } from '../lib/table.ts';
+import type { HttpKind, Measurement } from './measure.ts';
+import { serverTitles, type ServerId } from './servers.ts';
+
+export const SUBSECTION = '### Five real VMs';
+
+export interface RunInfo {
+  command: string;
+  started: Date;
+  elapsedS: number;
+  vms: number;
+  runs: number;
+  maxRunS: number;
+  memoryMb: number;
+  machine: string;
+  load: { before: number; after: number };
+  versions: string[];
+  guest: string;
+  lab: string;
+  vmCommand: string;
+  serverCommands: string[];
+  referenceFiles: string;
+  notes: string[];
+}
+
+/** The subsection's text the first time it is made (method); runs are added under it. */
+export const subsectionIntro = `${SUBSECTION}
+
+**What.** \`pnpm bench vms\` (bench/vms/): 5 diskless QEMU VMs (BIOS: SeaBIOS and the iPXE option ROM of QEMU's e1000,
+\`-accel tcg\`: KVM is not usable here; 1 vCPU, 384 MiB each) power on at once on one bridge and network-boot the
+guest the end-to-end tests use (test/harness/guest.ts: Debian's 6.1 kernel, 8 MB, and a 1.2 MB busybox initramfs
+whose init acts as a preseed installer: DHCP, fetch the answer file named by \`url=\`, POST the phone-home URL it
+finds there). Against \`smeltd\` (DHCP server mode, HTTP, TFTP; the boot registered and the 5 MACs deployed through
+the API before power-on, so each VM's iPXE gets its installer script) and against dnsmasq (DHCP + TFTP) + nginx
+(HTTP) serving the same: the kernel and initrd at smeltd's URL paths, a static copy of the installer script smeltd
+rendered for a sixth machine deployed the same way, that machine's answer file as a static file, and
+\`return 200 "deployed"\` for the phone-home POST — so the guest makes the same five HTTP requests on both sides. In
+the same run, each server in a fresh namespace, the order of the servers alternating from run to run.
+
+A VM has **booted** when its serial console shows the guest's \`SMELT-GUEST: phoned home\` (the phone-home POST
+answered; on smeltd that is the machine becoming \`deployed\`); the table also gives the time to the guest kernel's
+first line (\`init started\`: DHCP, script, kernel and initrd done). A booted VM is stopped at once on both sides, so
+that its reboot does not take CPU from the others. **Retries**: DHCP messages a VM sent again (the same xid and
+type, counted in a tcpdump capture of the bridge), NAKs, TCP SYNs sent again, and HTTP requests beyond the five a
+boot needs (from smeltd's debug log, nginx's access log).
+
+**How.**
+
+\`\`\`sh
+pnpm bench vms --write            # 5 VMs × 2 servers × 2 runs, alternating order (~6 min here)
+pnpm bench vms --quick            # 2 VMs, 1 run per server (~1 min)
+pnpm bench vms --plan             # what it would do, with a time estimate
+pnpm bench vms --help             # --vms N --runs N --servers --max-run-s --memory-mib ...
+\`\`\`
+
+Needs root, \`qemu-system-x86\`, \`ipxe-qemu\` (the e1000 ROM), \`python3-scapy\`, \`tcpdump\`, \`dnsmasq\`, \`nginx\`,
+\`curl\`, and the guest files \`scripts/setup.sh\` builds into \`.tools/\`.
+
+**Reading it.** Five TCG VMs on two cores are CPU-bound: emulating the firmware, iPXE's download of 9 MB through
+an emulated e1000 and the kernel's boot take nearly all of the time, and the server's share is small on both
+sides (its CPU seconds are in the table). The two sides differ in what the server does between the packets: smeltd
+renders a script and an answer file per machine and records the phone-home; nginx sends files. The BIOS path does
+not use TFTP (the ROM is iPXE already); \`TFTP RRQs\` shows it.
+`;
+
+const s = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} s` : '–');
+const n = (value: number) => value.toLocaleString('en');
+
+/** Milliseconds, median / max: "12 ms / 40 ms", "1.2 s / 3.4 s" from a second up. */
+function msPair(values: number[]): string {
+  const finite = values.filter((value) => Number.isFinite(value));
+  if (finite.length === 0) return '–';
+  const f = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`);
+  return `${f(median(finite))} / ${f(Math.max(...finite))}`;
+}
+
+function pair(values: number[]): string {
+  if (values.length === 0) return '–';
+  return `${s(median(values))} / ${s(Math.max(...values))}`;
+}
+
+export interface Verdicts {
+  lines: string[][];
+  allPass: boolean;
+}
+
+export function verdicts(measurements: readonly Measurement[], vms: number): Verdicts {
+  const of = (id: ServerId) => measurements.filter((m) => m.server === id);
+  const smeltd = of('smeltd');
+  const reference = of('reference');
+  const failed = (ms: Measurement[]) => ms.reduce((sum, m) => sum + (m.error ? vms : m.failed), 0);
+  const time = (ms: Measurement[]) => median(ms.map((m) => m.allBootedS));
+  const retries = (ms: Measurement[]) => median(ms.map((m) => m.retries));
+  let allPass = true;
+  const verdict = (ok: boolean | undefined, note = '') => {
+    if (ok === undefined) return 'n/a';
+    if (!ok) allPass = false;
+    return `${ok ? 'PASS' : 'FAIL'}${note}`;
+  };
+  const both = smeltd.length > 0 && reference.length > 0;
+  const lines: string[][] = [];
+  const runs = Math.max(smeltd.length, reference.length);
+  const sf = failed(smeltd);
+  lines.push([
+    `${vms} VMs, zero failures${runs > 1 ? ` (failed VMs over ${runs} runs)` : ''}`,
+    smeltd.length ? `${n(sf)} failed` : '–',
+    reference.length ? `${n(failed(reference))} failed` : '–',
+    verdict(smeltd.length ? sf === 0 : undefined),
+  ]);
+  const st = time(smeltd);
+  const rt = time(reference);
+  lines.push([
+    `all booted no later than dnsmasq + nginx${runs > 1 ? ' (median run)' : ''}`,
+    s(st),
+    Number.isFinite(rt) ? s(rt) : 'not all booted',
+    verdict(both ? Number.isFinite(st) && (!Number.isFinite(rt) || st <= rt) : undefined),
+  ]);
+  const sr = retries(smeltd);
+  const rr = retries(reference);
+  const none = sr === 0 && rr === 0;
+  lines.push([
+    `fewer retries than dnsmasq + nginx${runs > 1 ? ' (median run)' : ''}`,
+    Number.isFinite(sr) ? n(sr) : '–',
+    Number.isFinite(rr) ? n(rr) : '–',
+    verdict(both ? sr < rr || none : undefined, none ? ' (none on either side: cannot be fewer)' : ''),
+  ]);
+  return { lines, allPass };
+}
+
+export function renderReport(measurements: readonly Measurement[], info: RunInfo): string {
+  const out: string[] = [];
+  const when = info.started
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+  out.push(`#### Five real VMs: run of ${when}`, '');
+  out.push(
+    `\`${info.command}\` — ${info.vms} VMs at once per server, ${info.runs} run(s) per server (order alternating), ` +
+      `bound ${info.maxRunS} s per run; done in ${(info.elapsedS / 60).toFixed(1)} min.`,
+    '',
+  );
+  const v = verdicts(measurements, info.vms);
+  out.push('**Targets**', '');
+  out.push(
+    markdownTable(['target', 'smeltd', 'dnsmasq + nginx', 'verdict'], v.lines, ['left', 'right', 'right', 'left']),
+    '',
+  );
+  out.push('**Runs** — per VM: median / max over the VMs, from its own power-on', '');
+  const rows = measurements.map((m) => {
+    const at = (key: 'kernel' | 'booted') =>
+      m.vms.map((vm) => vm.at[key]).filter((value): value is number => value !== undefined);
+    return [
+      `${serverTitles[m.server]} (run ${m.run + 1})`,
+      m.error ? 'error' : `${m.booted}/${m.vms.length}`,
+      s(m.allBootedS),
+      pair(at('kernel')),
+      pair(at('booted')),
+      `${m.dhcp.sent.iPXE} + ${m.dhcp.sent.udhcp}`,
+      `${m.dhcp.retransmissions} / ${m.dhcp.naks}`,
+      String(m.tftpRequests),
+      `${m.httpRequests} (${m.httpNon2xx} non-2xx)`,
+      String(m.synRetransmissions),
+      String(m.retries),
+      `${m.serverCpuS.toFixed(1)} s`,
+    ];
+  });
+  out.push(
+    markdownTable(
+      [
+        'server',
+        'booted',
+        'all booted after',
+        'kernel started p50 / max',
+        'booted p50 / max',
+        'DHCP sent (iPXE + guest)',
+        'DHCP resent / NAKs',
+        'TFTP RRQs',
+        'HTTP requests',
+        'SYNs resent',
+        'retries',
+        'server CPU',
+      ],
+      rows,
+      ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+    '',
+  );
+  out.push(
+    "**Where the time goes** — median / max over the VMs (DHCP: from the capture; power-on to iPXE's first DISCOVER " +
+      "is the firmware's own start) and over the requests (HTTP: the server's own time per request, smeltd's " +
+      "`ms`, nginx's `$request_time`)",
+    '',
+  );
+  const timeRows = measurements.map((m) => {
+    const dhcp = (key: 'firstDiscover' | 'ipxe' | 'guest') =>
+      m.vms.map((vm) => vm.dhcp[key]).filter((value): value is number => value !== undefined);
+    const http = (kind: HttpKind) => msPair(m.httpMs[kind]);
+    return [
+      `${serverTitles[m.server]} (run ${m.run + 1})`,
+      pair(dhcp('firstDiscover')),
+      msPair(dhcp('ipxe').map((x) => x * 1000)),
+      http('script'),
+      http('kernel'),
+      http('initrd'),
+      msPair(dhcp('guest').map((x) => x * 1000)),
+      http('answers'),
+      http('hook'),
+    ];
+  });
+  out.push(
+    markdownTable(
+      [
+        'server',
+        'power-on → DISCOVER',
+        'iPXE DHCP',
+        'HTTP script',
+        'HTTP kernel',
+        'HTTP initrd',
+        'guest DHCP',
+        'HTTP answer file',
+        'HTTP phone-home',
+      ],
+      timeRows,
+      ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+    '',
+  );
+  const details: string[] = [];
+  for (const m of measurements) {
+    const parts: string[] = [];
+    if (m.error) parts.push(`error: ${m.error}`);
+    for (const vm of m.vms.filter((x) => x.failed !== undefined))
+      parts.push(
+        `${vm.mac} failed: ${vm.failed ?? ''}; its console ended \`${(vm.tail ?? '').replaceAll('\n', ' ⏎ ')}\``,
+      );
+    if (m.complaints.length > 0) parts.push(`logged: ${m.complaints.map((c) => `\`${c.slice(0, 160)}\``).join(', ')}`);
+    if (m.busyAtStart >= 0.2) parts.push(`the machine was ${Math.round(m.busyAtStart * 100)} % busy at the start`);
+    if (m.othersDuring.length > 0) parts.push(`other work seen during the run: ${m.othersDuring.join('; ')}`);
+    if (m.deployMs !== undefined) parts.push(`registering the boot and deploying took ${Math.round(m.deployMs)} ms`);
+    parts.push(
+      `DHCP: ${m.dhcp.offers} offers, ${m.dhcp.acks} ACKs; QEMUs started within ${m.powerOnSpreadS.toFixed(2)} s`,
+    );
+    details.push(`- ${serverTitles[m.server]} run ${m.run + 1}: ${parts.join('; ')}.`);
+  }
+  out.push('**Details**', '', ...details, '');
+  out.push('**Set-up**', '');
+  out.push(
+    `- Machine: ${info.machine}; load ${info.load.before.toFixed(2)} → ${info.load.after.toFixed(2)}; nothing pinned (the VMs and the server share both CPUs)`,
+    `- Versions: ${info.versions.join('; ')}`,
+    `- Guest: ${info.guest}`,
+    `- Network: ${info.lab}`,
+    `- Each VM: \`${info.vmCommand}\``,
+    ...info.serverCommands.map((line) => `- ${line}`),
+    `- The reference's files: ${info.referenceFiles}`,
+    ...info.notes.map((line) => `- ${line}`),
+  );
+  return out.join('\n');
+}
+
+/**
+ * BENCHMARKS.md with `report` added at the end of the "Five real VMs" subsection of "## Boot storm" (made, with its
+ * method, the first time).
+ */
+export function insertIntoSubsection(text: string, report: string): string {
+  let lines = text.trimEnd().split('\n');
+  if (!lines.some((line) => /^## Boot storm\s*$/.test(line))) lines.push('', '## Boot storm');
+  if (!lines.some((line) => line.trim() === SUBSECTION)) {
+    const start = lines.findIndex((line) => /^## Boot storm\s*$/.test(line));
+    let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
+    if (end === -1) end = lines.length;
+    const before = lines.slice(0, end).join('\n').trimEnd();
+    const after = lines.slice(end);
+    lines = [...`${before}\n\n${subsectionIntro.trim()}\n`.split('\n'), ...(after.length > 0 ? after : [])];
+  }
+  const start = lines.findIndex((line) => line.trim() === SUBSECTION);
+  let end = lines.findIndex((line, i) => i > start && (line.startsWith('## ') || line.startsWith('### ')));
+  if (end === -1) end = lines.length;
+  const before = lines.slice(0, end).join('\n').trimEnd();
+  const after = lines.slice(end).join('\n').trimEnd();
+  return `${before}\n\n${report.trim()}\n${after ? `\n${after}\n` : ''}`;
+}
