@@ -13,6 +13,7 @@ import { captureFilter, fullCaptureFilter } from './pcap.ts';
 import { NET, SERVER_ADDRESS } from './servers.ts';
 
 export const BRIDGE = 'br0';
+const BRIDGE_MAC = '02:5e:00:00:00:01';
 
 export interface VmLab {
   ns: Netns;
@@ -28,6 +29,10 @@ export async function createVmLab(tag: string, dir: string, options: { captureHt
   const services: Service[] = [];
   try {
     await ns.exec(['ip', 'link', 'add', BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
+    // A MAC of its own: a bridge otherwise takes the lowest of its ports' MACs and changes it when that port goes —
+    // here when a booted VM is stopped and its tap removed — and the VMs still booting, whose ARP caches hold the
+    // server's old MAC, lose their next connections (SYNs unanswered until their ARP entries expire).
+    await ns.exec(['ip', 'link', 'set', BRIDGE, 'address', BRIDGE_MAC]);
     await ns.exec(['sysctl', '-qw', `net.ipv6.conf.${BRIDGE}.disable_ipv6=1`]);
     await ns.exec(['ip', 'addr', 'add', `${SERVER_ADDRESS}/24`, 'dev', BRIDGE]);
     await ns.exec(['ip', 'link', 'set', BRIDGE, 'up']);

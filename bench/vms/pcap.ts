@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** tcpdump's filter: DHCP, TFTP requests, and the SYNs of HTTP connections (no bulk data). */
+/** tcpdump's filter: DHCP, TFTP requests, and the SYNs and SYN-ACKs of HTTP connections (no bulk data). */
 export const captureFilter =
-  'udp port 67 or udp port 68 or udp port 69 or (tcp port 80 and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0)';
+  'udp port 67 or udp port 68 or udp port 69 or (tcp port 80 and tcp[tcpflags] & tcp-syn != 0)';
 /** With --capture-http: every HTTP packet as well, to study a transfer afterwards. */
 export const fullCaptureFilter = 'udp port 67 or udp port 68 or udp port 69 or tcp port 80';
 
@@ -41,8 +41,8 @@ export interface Capture {
   dhcp: DhcpPacket[];
   /** TFTP read requests (to port 69). */
   tftpRequests: number;
-  /** SYNs to port 80, by "srcip:srcport": more than one for a key is a retransmitted SYN. */
-  syns: Map<string, number>;
+  /** SYNs to port 80 and SYN-ACKs from it, by the client's "address:port", in capture order. */
+  syns: { at: number; client: string; synAck: boolean }[];
   /** Packets in the file, and those not understood (skipped). */
   packets: number;
   skipped: number;
@@ -80,7 +80,7 @@ export function parseDhcp(payload: Buffer, at: number): DhcpPacket | undefined {
 /** Reads a classic pcap file (either byte order, microsecond or nanosecond stamps) of Ethernet frames. */
 export function readCapture(path: string): Capture {
   const file = readFileSync(path);
-  const capture: Capture = { dhcp: [], tftpRequests: 0, syns: new Map(), packets: 0, skipped: 0 };
+  const capture: Capture = { dhcp: [], tftpRequests: 0, syns: [], packets: 0, skipped: 0 };
   if (file.length < 24) return capture;
   const magic = file.readUInt32LE(0);
   const little = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
@@ -113,6 +113,7 @@ export function readCapture(path: string): Capture {
     const ihl = ((frame[ip] ?? 0) & 0x0f) * 4;
     const protocol = frame[ip + 9];
     const src = [...frame.subarray(ip + 12, ip + 16)].join('.');
+    const dst = [...frame.subarray(ip + 16, ip + 20)].join('.');
     const l4 = ip + ihl;
     if (protocol === 17 && frame.length >= l4 + 8) {
       const dport = frame.readUInt16BE(l4 + 2);
@@ -126,10 +127,11 @@ export function readCapture(path: string): Capture {
       else capture.skipped++;
     } else if (protocol === 6 && frame.length >= l4 + 14) {
       const sport = frame.readUInt16BE(l4);
+      const dport = frame.readUInt16BE(l4 + 2);
       const flags = frame[l4 + 13] ?? 0;
-      if ((flags & 0x02) !== 0 && (flags & 0x10) === 0) {
-        const key = `${src}:${sport}`;
-        capture.syns.set(key, (capture.syns.get(key) ?? 0) + 1);
+      if ((flags & 0x02) !== 0) {
+        const synAck = (flags & 0x10) !== 0;
+        capture.syns.push({ at, client: synAck ? `${dst}:${dport}` : `${src}:${sport}`, synAck });
       }
     } else capture.skipped++;
   }
@@ -139,8 +141,13 @@ export function readCapture(path: string): Capture {
 export interface DhcpSummary {
   /** Client messages sent (DISCOVER + REQUEST), by the firmware's iPXE and by the guest. */
   sent: { iPXE: number; udhcp: number; other: number };
-  /** The same xid and type sent again by the same client: retransmissions. */
-  retransmissions: number;
+  /** The same xid and type sent again by the same client: retransmissions, by the firmware's iPXE and the guest. */
+  resent: { iPXE: number; udhcp: number; other: number };
+  /**
+   * Retransmissions sent before the server had replied to that transaction at all: the ones a server can be blamed
+   * for. The others went out although the reply was already on the wire (a client too slow to take it in time).
+   */
+  resentUnanswered: number;
   naks: number;
   offers: number;
   acks: number;
@@ -151,15 +158,18 @@ export function summarizeDhcp(packets: readonly DhcpPacket[], macs: readonly str
   const wanted = new Set(macs.map((m) => m.toLowerCase()));
   const summary: DhcpSummary = {
     sent: { iPXE: 0, udhcp: 0, other: 0 },
-    retransmissions: 0,
+    resent: { iPXE: 0, udhcp: 0, other: 0 },
+    resentUnanswered: 0,
     naks: 0,
     offers: 0,
     acks: 0,
   };
   const seen = new Set<string>();
+  const replied = new Set<string>();
   for (const p of packets) {
     if (!wanted.has(p.chaddr)) continue;
     if (p.op === 2) {
+      replied.add(`${p.chaddr} ${p.xid}`);
       if (p.type === 'nak') summary.naks++;
       if (p.type === 'offer') summary.offers++;
       if (p.type === 'ack') summary.acks++;
@@ -168,15 +178,32 @@ export function summarizeDhcp(packets: readonly DhcpPacket[], macs: readonly str
     if (p.type !== 'discover' && p.type !== 'request') continue;
     summary.sent[p.client]++;
     const key = `${p.chaddr} ${p.xid} ${p.type}`;
-    if (seen.has(key)) summary.retransmissions++;
-    else seen.add(key);
+    if (!seen.has(key)) {
+      seen.add(key);
+      continue;
+    }
+    summary.resent[p.client]++;
+    if (!replied.has(`${p.chaddr} ${p.xid}`)) summary.resentUnanswered++;
   }
   return summary;
 }
 
-/** SYNs sent more than once for the same connection (source address and port). */
-export function synRetransmissions(syns: ReadonlyMap<string, number>): number {
-  let count = 0;
-  for (const n of syns.values()) count += n - 1;
-  return count;
+/** SYNs sent again for the same connection (client address and port), and those sent before any SYN-ACK. */
+export function synRetransmissions(syns: Capture['syns']): { resent: number; unanswered: number } {
+  const seen = new Set<string>();
+  const answered = new Set<string>();
+  const result = { resent: 0, unanswered: 0 };
+  for (const syn of syns) {
+    if (syn.synAck) {
+      answered.add(syn.client);
+      continue;
+    }
+    if (!seen.has(syn.client)) {
+      seen.add(syn.client);
+      continue;
+    }
+    result.resent++;
+    if (!answered.has(syn.client)) result.unanswered++;
+  }
+  return result;
 }

@@ -77,6 +77,9 @@ test('DHCP in a capture: retransmissions are the same xid and type again, by cli
     udpFrame('0.0.0.0', 67, bootp(1, 7, mac, [[53, Buffer.from([3])], ...ipxe])),
     udpFrame('10.67.0.1', 68, bootp(2, 7, mac, [[53, Buffer.from([5])]])),
     udpFrame('0.0.0.0', 67, bootp(1, 9, mac, [[53, Buffer.from([1])], ...udhcp])),
+    udpFrame('10.67.0.1', 68, bootp(2, 9, mac, [[53, Buffer.from([2])]])),
+    // Sent again although the OFFER was already on the wire: resent, but answered.
+    udpFrame('0.0.0.0', 67, bootp(1, 9, mac, [[53, Buffer.from([1])], ...udhcp])),
     udpFrame('0.0.0.0', 67, bootp(1, 5, '52:54:00:99:99:99', [[53, Buffer.from([1])]])),
     tcpSyn('10.67.0.100', 4000),
     tcpSyn('10.67.0.100', 4000),
@@ -88,14 +91,15 @@ test('DHCP in a capture: retransmissions are the same xid and type again, by cli
     writeFileSync(path, pcapFile(frames));
     const capture = readCapture(path);
     assert.equal(capture.packets, frames.length);
-    assert.equal(capture.dhcp.length, 7);
+    assert.equal(capture.dhcp.length, 9);
     assert.equal(capture.dhcp[0]?.at, 1000);
     const summary = summarizeDhcp(capture.dhcp, [mac]);
-    assert.deepEqual(summary.sent, { iPXE: 3, udhcp: 1, other: 0 });
-    assert.equal(summary.retransmissions, 1);
-    assert.equal(summary.offers, 1);
+    assert.deepEqual(summary.sent, { iPXE: 3, udhcp: 2, other: 0 });
+    assert.deepEqual(summary.resent, { iPXE: 1, udhcp: 1, other: 0 });
+    assert.equal(summary.resentUnanswered, 1);
+    assert.equal(summary.offers, 2);
     assert.equal(summary.acks, 1);
-    assert.equal(synRetransmissions(capture.syns), 1);
+    assert.deepEqual(synRetransmissions(capture.syns), { resent: 1, unanswered: 1 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
