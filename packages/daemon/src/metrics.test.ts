@@ -23,6 +23,19 @@ describe('metrics', () => {
     );
   });
 
+  test('a series resolved once counts into the same series as inc with equal labels', () => {
+    const metrics = createMetrics();
+    const received = metrics.counter('smelt_dhcp_received_total', 'DHCP requests received, by message type');
+    const discovers = received.series({ type: 'discover' });
+    discovers.inc();
+    discovers.inc(4);
+    received.inc({ type: 'discover' });
+    received.series().inc();
+    assert.equal(metrics.value('smelt_dhcp_received_total', { type: 'discover' }), 6);
+    assert.equal(metrics.value('smelt_dhcp_received_total'), 1);
+    assert.equal(metrics.value('smelt_dhcp_received_total', { type: 'request' }), 0);
+  });
+
   test('gauges go up and down; label values are escaped', () => {
     const metrics = createMetrics();
     const active = metrics.gauge('smelt_tftp_transfers_active', 'Transfers in flight');

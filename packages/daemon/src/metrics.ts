@@ -4,6 +4,11 @@
  */
 export interface Counter {
   inc(labels?: Readonly<Record<string, string>>, by?: number): void;
+  /** One series, its labels resolved once: for hot paths (a DHCP server counts every packet). */
+  series(labels?: Readonly<Record<string, string>>): Series;
+}
+export interface Series {
+  inc(by?: number): void;
 }
 export interface Gauge {
   set(value: number, labels?: Readonly<Record<string, string>>): void;
@@ -57,6 +62,14 @@ export function createMetrics(): Metrics {
       return {
         inc: (labels, by = 1) => {
           add(f, labels, by);
+        },
+        series: (labels) => {
+          const key = seriesKey(labels);
+          return {
+            inc: (by = 1) => {
+              f.series.set(key, (f.series.get(key) ?? 0) + by);
+            },
+          };
         },
       };
     },

@@ -77,6 +77,18 @@ function intValue(value: number): Buffer {
 }
 
 /**
+ * dgram's `lookup`: every address the DHCP server sends to is an IPv4 literal (a relay, a client, the broadcast
+ * address), so the send goes out in the same turn instead of through dns.lookup and a deferred callback.
+ */
+function literalAddress(
+  address: string,
+  _options: unknown,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, 4);
+}
+
+/**
  * Opens ADDRESS:port (0.0.0.0 unless given) bound to `device` with SO_REUSEADDR and SO_BROADCAST, as a dgram
  * socket. Bound to 255.255.255.255 it receives only limited broadcasts, and sends with the device's address as
  * source (Linux inet_bind: a broadcast bind leaves the source address to routing).
@@ -102,7 +114,7 @@ export function openDeviceSocket(device: string, port: number, bindAddress = '0.
   }
   Buffer.from(octets).copy(address, 4);
   if (c.bind(fd, address, SOCKADDR_IN_SIZE) !== 0) fail(c, `bind ${bindAddress}:${port} on ${device}`, fd);
-  const socket = createSocket({ type: 'udp4' });
+  const socket = createSocket({ type: 'udp4', lookup: literalAddress });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ fd }, () => {

@@ -24,6 +24,7 @@ export function clientFacts(packet: DhcpPacket): ClientFacts | undefined {
   if (mac === undefined || type === undefined) return undefined;
   const archs = clientArchs(packet);
   const vendor = vendorClass(packet);
+  const classes = userClasses(packet);
   const first = archs[0];
   return {
     mac,
@@ -31,11 +32,11 @@ export function clientFacts(packet: DhcpPacket): ClientFacts | undefined {
     archs,
     arch: first === undefined ? undefined : archName(first),
     vendorClass: vendor,
-    userClasses: userClasses(packet),
+    userClasses: classes,
     // An all-zero UUID (QEMU without -uuid, unset SMBIOS) identifies nothing.
     uuid: meaningfulUuid(clientUuid(packet)),
     hostname: hostname(packet),
-    ipxe: isIpxe(packet),
+    ipxe: isIpxe(packet, classes),
     relay: packet.giaddr === '0.0.0.0' ? undefined : packet.giaddr,
     pxe: isPxeClient(vendor),
     httpBoot: isHttpClient(vendor),
@@ -43,5 +44,6 @@ export function clientFacts(packet: DhcpPacket): ClientFacts | undefined {
 }
 
 function meaningfulUuid(uuid: string | undefined): string | undefined {
-  return uuid === undefined || /^[0-]+$/.test(uuid) || /^[f-]+$/i.test(uuid) ? undefined : uuid;
+  if (uuid === undefined) return undefined;
+  return /^[0-]+$/.test(uuid) || /^[f-]+$/i.test(uuid) ? undefined : uuid;
 }

@@ -42,25 +42,49 @@ export interface DhcpHeader {
 }
 
 export function formatIpv4(bytes: Uint8Array, offset: number): string {
-  return `${bytes[offset] ?? 0}.${bytes[offset + 1] ?? 0}.${bytes[offset + 2] ?? 0}.${bytes[offset + 3] ?? 0}`;
+  const a = bytes[offset] ?? 0;
+  const b = bytes[offset + 1] ?? 0;
+  const c = bytes[offset + 2] ?? 0;
+  const d = bytes[offset + 3] ?? 0;
+  // Most header addresses of a request are zero: no new string for them.
+  if ((a | b | c | d) === 0) return '0.0.0.0';
+  return `${a}.${b}.${c}.${d}`;
+}
+
+/** 10.0.0.1 for 0x0a000001: numberToIpv4 without the array (the hot path formats one per reply and lease). */
+export function ipv4Text(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
 const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
-/** Addresses parsed before (a server encodes the same few over and over): their octets, bounded in number. */
-const parsed = new Map<string, readonly number[]>();
+/** Addresses parsed before (a server encodes the same few over and over), as numbers; bounded in number. */
+const parsed = new Map<string, number>([['0.0.0.0', 0]]);
+
+/** Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand) as a 32-bit number; undefined otherwise. */
+export function parseIpv4Number(text: string): number | undefined {
+  const known = parsed.get(text);
+  if (known !== undefined) return known;
+  const match = DOTTED_QUAD.exec(text);
+  if (!match) return undefined;
+  let value = 0;
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(match[i]);
+    if (octet > 255) return undefined;
+    value = value * 256 + octet;
+  }
+  if (parsed.size >= 4096) parsed.clear();
+  parsed.set(text, value);
+  return value;
+}
 
 /** Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand); undefined otherwise. A new Buffer each call. */
 export function parseIpv4(text: string): Buffer | undefined {
-  const known = parsed.get(text);
-  if (known) return Buffer.from(known);
-  const match = DOTTED_QUAD.exec(text);
-  if (!match) return undefined;
-  const octets = match.slice(1).map(Number);
-  if (octets.some((octet) => octet > 255)) return undefined;
-  if (parsed.size >= 4096) parsed.clear();
-  parsed.set(text, octets);
-  return Buffer.from(octets);
+  const value = parseIpv4Number(text);
+  if (value === undefined) return undefined;
+  const bytes = Buffer.allocUnsafe(4);
+  bytes.writeUInt32BE(value, 0);
+  return bytes;
 }
 
 /** parseIpv4 for values the caller supplied: an invalid address is a programming error. */
@@ -70,14 +94,22 @@ export function ipv4Bytes(text: string, what: string): Buffer {
   return bytes;
 }
 
+function writeIpv4(out: Buffer, offset: number, text: string, what: string): void {
+  const value = parseIpv4Number(text);
+  if (value === undefined) throw new RangeError(`${what}: not an IPv4 address: ${JSON.stringify(text)}`);
+  out.writeUInt32BE(value, offset);
+}
+
 /** A NUL-terminated text field (sname, file): latin1 so every byte maps to one character and back. */
 function readText(bytes: Buffer, offset: number, length: number): string {
+  if (bytes[offset] === 0) return '';
   const field = bytes.subarray(offset, offset + length);
   const nul = field.indexOf(0);
   return field.toString('latin1', 0, nul < 0 ? field.length : nul);
 }
 
 function writeText(out: Buffer, offset: number, length: number, text: string, what: string): void {
+  if (text === '') return;
   // Characters above U+00FF would be silently truncated by latin1: refuse them rather than send the wrong name.
   // eslint-disable-next-line no-control-regex
   if (!/^[\x01-\xff]*$/.test(text)) throw new RangeError(`${what}: only latin1 characters and no NUL are allowed`);
@@ -85,7 +117,7 @@ function writeText(out: Buffer, offset: number, length: number, text: string, wh
   out.write(text, offset, 'latin1');
 }
 
-/** Reads the fixed header from a buffer already known to hold at least HEADER_LENGTH bytes. */
+/** Reads the fixed header from a buffer already known to hold at least HEADER_LENGTH bytes; chaddr is a view of it. */
 export function readHeader(bytes: Buffer): DhcpHeader {
   return {
     op: bytes.readUInt8(0),
@@ -99,7 +131,7 @@ export function readHeader(bytes: Buffer): DhcpHeader {
     yiaddr: formatIpv4(bytes, 16),
     siaddr: formatIpv4(bytes, 20),
     giaddr: formatIpv4(bytes, 24),
-    chaddr: Buffer.from(bytes.subarray(CHADDR_OFFSET, CHADDR_OFFSET + CHADDR_LENGTH)),
+    chaddr: bytes.subarray(CHADDR_OFFSET, CHADDR_OFFSET + CHADDR_LENGTH),
     sname: readText(bytes, SNAME_OFFSET, SNAME_LENGTH),
     file: readText(bytes, FILE_OFFSET, FILE_LENGTH),
   };
@@ -120,10 +152,10 @@ export function writeHeader(out: Buffer, header: DhcpHeader): void {
   out.writeUInt32BE(header.xid, 4);
   out.writeUInt16BE(header.secs, 8);
   out.writeUInt16BE(header.flags, 10);
-  ipv4Bytes(header.ciaddr, 'ciaddr').copy(out, 12);
-  ipv4Bytes(header.yiaddr, 'yiaddr').copy(out, 16);
-  ipv4Bytes(header.siaddr, 'siaddr').copy(out, 20);
-  ipv4Bytes(header.giaddr, 'giaddr').copy(out, 24);
+  writeIpv4(out, 12, header.ciaddr, 'ciaddr');
+  writeIpv4(out, 16, header.yiaddr, 'yiaddr');
+  writeIpv4(out, 20, header.siaddr, 'siaddr');
+  writeIpv4(out, 24, header.giaddr, 'giaddr');
   out.set(header.chaddr, CHADDR_OFFSET);
   writeText(out, SNAME_OFFSET, SNAME_LENGTH, header.sname, 'sname');
   writeText(out, FILE_OFFSET, FILE_LENGTH, header.file, 'file');

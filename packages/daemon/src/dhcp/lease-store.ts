@@ -1,15 +1,16 @@
 import { leaseSchema, type Lease } from '@smelt/shared/lease';
 import { hostnameSchema } from '@smelt/shared/net';
-import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
+import { ipv4ToNumber } from '@smelt/shared/net';
 import type { Logger } from 'pino';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { Store } from '../store/store.ts';
+import { ipv4Text } from './header.ts';
 import type { LeaseEntry, Reservations } from './lease-table.ts';
 
 /** A lease as the store and the API keep it (packages/shared/lease.ts), keyed by address. */
 export function toRecord(entry: LeaseEntry, reservations: Reservations): Lease {
   return {
-    address: numberToIpv4(entry.address),
+    address: ipv4Text(entry.address),
     mac: entry.mac,
     state: entry.state,
     reserved: reservations.macFor(entry.address) === entry.mac,
@@ -60,7 +61,7 @@ export function persistLeases(
   return commit.write(
     entries.map((entry) => ({
       collection: 'leases' as const,
-      key: numberToIpv4(entry.address),
+      key: ipv4Text(entry.address),
       value: toRecord(entry, reservations),
     })),
   );

@@ -12,6 +12,14 @@ export function ipValue(address: string): Buffer {
   return ipv4Bytes(address, 'address');
 }
 
+/** An address given as its 32-bit number (a subnet's mask or broadcast address): no text on the way. */
+export function ipNumberValue(address: number): Buffer {
+  checkUint(address, 0xffffffff, 'address');
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(address, 0);
+  return out;
+}
+
 export function ipsValue(addresses: readonly string[]): Buffer {
   return Buffer.concat(addresses.map(ipValue));
 }
@@ -22,21 +30,23 @@ function checkUint(n: number, max: number, what: string): void {
 
 export function u32Value(n: number): Buffer {
   checkUint(n, 0xffffffff, 'u32');
-  const out = Buffer.alloc(4);
-  out.writeUInt32BE(n);
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(n, 0);
   return out;
 }
 
 export function u16Value(n: number): Buffer {
   checkUint(n, 0xffff, 'u16');
-  const out = Buffer.alloc(2);
-  out.writeUInt16BE(n);
+  const out = Buffer.allocUnsafe(2);
+  out.writeUInt16BE(n, 0);
   return out;
 }
 
 export function u8Value(n: number): Buffer {
   checkUint(n, 0xff, 'u8');
-  return Buffer.of(n);
+  const out = Buffer.allocUnsafe(1);
+  out[0] = n;
+  return out;
 }
 
 /**

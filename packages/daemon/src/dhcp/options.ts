@@ -14,6 +14,7 @@ export {
   decodeEncapsulated,
   domainSearchValue,
   encodeEncapsulated,
+  ipNumberValue,
   ipValue,
   ipsValue,
   latin1Value,
@@ -105,6 +106,11 @@ function address(p: DhcpPacket, code: number): string | undefined {
 /** Option 53 (RFC 2132 §9.6); any one-octet value, including codes later RFCs added. */
 export function messageType(p: DhcpPacket): number | undefined {
   return sized(p, Option.messageType, 1)?.[0];
+}
+
+/** An address-valued option as its 32-bit number (no text on the way); undefined when absent or malformed. */
+export function addressNumber(p: DhcpPacket, code: number): number | undefined {
+  return sized(p, code, 4)?.readUInt32BE(0);
 }
 
 /** Option 50 (RFC 2132 §9.1). */
@@ -210,9 +216,9 @@ export function ipxeSettings(p: DhcpPacket): Map<number, Buffer> {
   return (value && decodeEncapsulated(value)) ?? new Map<number, Buffer>();
 }
 
-/** True for a client already running iPXE: user class "iPXE" or option 175 present. */
-export function isIpxe(p: DhcpPacket): boolean {
-  return p.options.has(Option.ipxe) || userClasses(p).includes('iPXE');
+/** True for a client already running iPXE: user class "iPXE" or option 175 present (`classes`: userClasses(p)). */
+export function isIpxe(p: DhcpPacket, classes: readonly string[] = userClasses(p)): boolean {
+  return p.options.has(Option.ipxe) || classes.includes('iPXE');
 }
 
 /** Option 82 (RFC 3046 §2.0): sub-options (1 circuit id, 2 remote id, ...); undefined when absent or malformed. */

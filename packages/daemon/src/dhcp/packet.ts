@@ -111,7 +111,7 @@ function scanField(
   start: number,
   end: number,
   field: Field,
-  into: Map<number, Buffer[]>,
+  into: Map<number, Buffer>,
 ): MalformedPacket | undefined {
   let at = start;
   while (at < end) {
@@ -121,29 +121,33 @@ function scanField(
       continue;
     }
     if (code === END) return undefined;
-    const where = `truncated option ${code} at offset ${at}${field === 'options' ? '' : ` (${field} field)`}`;
-    if (at + 1 >= end) return new MalformedPacket(`${where}: no length byte`, bytes.length, 'option');
+    if (at + 1 >= end)
+      return new MalformedPacket(`${truncated(code, at, field)}: no length byte`, bytes.length, 'option');
     const length = bytes[at + 1] ?? 0;
     const left = end - at - 2;
     if (length > left) {
-      return new MalformedPacket(`${where}: length ${length}, ${left} bytes left`, bytes.length, 'option');
+      const reason = `${truncated(code, at, field)}: length ${length}, ${left} bytes left`;
+      return new MalformedPacket(reason, bytes.length, 'option');
     }
     // RFC 2131 §4.1: option 52 belongs in the options field; one found in `file`/`sname` is ignored.
     if (code !== OVERLOAD || field === 'options') {
       const value = bytes.subarray(at + 2, at + 2 + length);
-      const list = into.get(code);
-      if (list) list.push(value);
-      else into.set(code, [value]);
+      const earlier = into.get(code);
+      // RFC 3396 §7: instances of one code are concatenated, in order (rare: a copy only then).
+      into.set(code, earlier ? Buffer.concat([earlier, value]) : value);
     }
     at += 2 + length;
   }
   return undefined;
 }
 
+function truncated(code: number, at: number, field: Field): string {
+  return `truncated option ${code} at offset ${at}${field === 'options' ? '' : ` (${field} field)`}`;
+}
+
 /** Decodes one UDP payload. Never throws, for any input. */
 export function decode(bytes: Uint8Array): DhcpPacket | MalformedPacket {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = buffer.length;
+  const size = bytes.byteLength;
   if (size < MIN_PACKET_LENGTH) {
     return new MalformedPacket(
       `truncated: ${size} bytes, fewer than the ${MIN_PACKET_LENGTH} of fixed header and magic cookie`,
@@ -151,50 +155,71 @@ export function decode(bytes: Uint8Array): DhcpPacket | MalformedPacket {
       'short',
     );
   }
-  if (MAGIC_COOKIE.some((octet, i) => buffer[HEADER_LENGTH + i] !== octet)) {
-    const cookie = formatIpv4(buffer, HEADER_LENGTH);
+  if (
+    bytes[HEADER_LENGTH] !== MAGIC_COOKIE[0] ||
+    bytes[HEADER_LENGTH + 1] !== MAGIC_COOKIE[1] ||
+    bytes[HEADER_LENGTH + 2] !== MAGIC_COOKIE[2] ||
+    bytes[HEADER_LENGTH + 3] !== MAGIC_COOKIE[3]
+  ) {
+    const cookie = formatIpv4(bytes, HEADER_LENGTH);
     return new MalformedPacket(`bad magic cookie ${cookie} (expected 99.130.83.99)`, size, 'cookie');
   }
-  const header = readHeader(buffer);
-  if (header.op !== BOOTREQUEST && header.op !== BOOTREPLY) {
-    return new MalformedPacket(`op ${header.op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)`, size, 'op');
+  const op = bytes[0] ?? 0;
+  if (op !== BOOTREQUEST && op !== BOOTREPLY) {
+    return new MalformedPacket(`op ${op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)`, size, 'op');
   }
-  if (header.hlen > CHADDR_LENGTH) {
-    return new MalformedPacket(`hlen ${header.hlen} exceeds the ${CHADDR_LENGTH}-byte chaddr field`, size, 'hlen');
+  const hlen = bytes[2] ?? 0;
+  if (hlen > CHADDR_LENGTH) {
+    return new MalformedPacket(`hlen ${hlen} exceeds the ${CHADDR_LENGTH}-byte chaddr field`, size, 'hlen');
   }
+  // One copy of the datagram, which chaddr and the option values are views of: the packet neither keeps the
+  // caller's buffer alive nor shares its memory, at the cost of one allocation instead of one per option.
+  const buffer = Buffer.from(bytes);
 
-  const found = new Map<number, Buffer[]>();
-  const error = scanField(buffer, OPTIONS_OFFSET, size, 'options', found);
+  const options = new Map<number, Buffer>();
+  const error = scanField(buffer, OPTIONS_OFFSET, size, 'options', options);
   if (error) return error;
   // RFC 2132 §9.3: option overload, exactly one octet: 1 `file`, 2 `sname`, 3 both.
-  const overloadParts = found.get(OVERLOAD);
+  const overloadValue = options.get(OVERLOAD);
   let overload = 0;
-  if (overloadParts) {
-    found.delete(OVERLOAD);
-    const value = Buffer.concat(overloadParts);
-    const first = value[0] ?? 0;
-    if (value.length !== 1 || first < 1 || first > 3) {
-      const shown = value.length === 1 ? `value ${first}` : `length ${value.length}`;
+  if (overloadValue) {
+    options.delete(OVERLOAD);
+    const first = overloadValue[0] ?? 0;
+    if (overloadValue.length !== 1 || first < 1 || first > 3) {
+      const shown = overloadValue.length === 1 ? `value ${first}` : `length ${overloadValue.length}`;
       return new MalformedPacket(`invalid option overload (52): ${shown}, expected 1, 2 or 3`, size, 'overload');
     }
     overload = first;
   }
+  const header = readHeader(buffer);
   // RFC 2131 §4.1 / RFC 3396 §7: options continue in `file`, then in `sname`.
   if (overload & 1) {
-    const fileError = scanField(buffer, FILE_OFFSET, FILE_OFFSET + FILE_LENGTH, 'file', found);
+    const fileError = scanField(buffer, FILE_OFFSET, FILE_OFFSET + FILE_LENGTH, 'file', options);
     if (fileError) return fileError;
     header.file = '';
   }
   if (overload & 2) {
-    const snameError = scanField(buffer, SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH, 'sname', found);
+    const snameError = scanField(buffer, SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH, 'sname', options);
     if (snameError) return snameError;
     header.sname = '';
   }
-
-  const options = new Map<number, Buffer>();
-  // Buffer.concat copies: the packet does not keep the datagram alive or share its memory.
-  for (const [code, parts] of found) options.set(code, Buffer.concat(parts));
-  return { ...header, options };
+  return {
+    op: header.op,
+    htype: header.htype,
+    hlen: header.hlen,
+    hops: header.hops,
+    xid: header.xid,
+    secs: header.secs,
+    flags: header.flags,
+    ciaddr: header.ciaddr,
+    yiaddr: header.yiaddr,
+    siaddr: header.siaddr,
+    giaddr: header.giaddr,
+    chaddr: header.chaddr,
+    sname: header.sname,
+    file: header.file,
+    options,
+  };
 }
 
 export interface EncodeOptions {
@@ -226,18 +251,48 @@ export function encodeDetailed(packet: DhcpPacket, options: EncodeOptions = {}):
   if (!Number.isInteger(maxSize) || limit < MIN_PACKET_LENGTH + 1) {
     throw new RangeError(`maxSize ${maxSize} leaves no room for a DHCP message`);
   }
+  const minSize = Math.min(options.minSize ?? DEFAULT_MIN_SIZE, limit);
+  const fast = encodeSimple(packet, limit, minSize);
+  if (fast) return { bytes: fast, dropped: [], overload: 0 };
   const layout = layoutOptions(packet.options, {
     main: limit - MIN_PACKET_LENGTH,
     file: packet.file === '',
     sname: packet.sname === '',
   });
-  const minSize = Math.min(options.minSize ?? DEFAULT_MIN_SIZE, limit);
   const bytes = Buffer.alloc(Math.max(MIN_PACKET_LENGTH + layout.main.length, minSize));
   writeHeader(bytes, packet);
   layout.main.copy(bytes, OPTIONS_OFFSET);
   layout.file?.copy(bytes, FILE_OFFSET);
   layout.sname?.copy(bytes, SNAME_OFFSET);
   return { bytes, dropped: layout.dropped, overload: layout.overload };
+}
+
+/**
+ * The common case, written straight into the message: every option a single instance (≤ 255 octets) and all of
+ * them fitting in the options field, so option-layout.ts's rules 2-5 have nothing to do. Undefined otherwise.
+ */
+function encodeSimple(packet: DhcpPacket, limit: number, minSize: number): Buffer | undefined {
+  let length = 1; // END
+  for (const [code, value] of packet.options) {
+    if (value.length > 255 || !(code > PAD && code < END && code !== OVERLOAD && Number.isInteger(code))) {
+      return undefined;
+    }
+    length += 2 + value.length;
+  }
+  if (MIN_PACKET_LENGTH + length > limit) return undefined;
+  const size = Math.max(MIN_PACKET_LENGTH + length, minSize);
+  // From Node's buffer pool (a reply is a few hundred bytes), zeroed here: writeHeader expects zeros.
+  const bytes = Buffer.allocUnsafe(size).fill(0);
+  writeHeader(bytes, packet);
+  let at = OPTIONS_OFFSET;
+  for (const [code, value] of packet.options) {
+    bytes[at] = code;
+    bytes[at + 1] = value.length;
+    bytes.set(value, at + 2);
+    at += 2 + value.length;
+  }
+  bytes[at] = END;
+  return bytes;
 }
 
 /** Encodes a packet; see encodeDetailed and EncodeOptions. */
@@ -247,9 +302,14 @@ export function encode(packet: DhcpPacket, options?: EncodeOptions): Buffer {
 
 /** 'aa:bb:cc:dd:ee:ff' for Ethernet (htype 1, hlen 6), else undefined. */
 export function macOf(packet: DhcpPacket): string | undefined {
-  if (packet.htype !== 1 || packet.hlen !== 6 || packet.chaddr.length < 6) return undefined;
-  return [...packet.chaddr.subarray(0, 6)].map((octet) => octet.toString(16).padStart(2, '0')).join(':');
+  const c = packet.chaddr;
+  if (packet.htype !== 1 || packet.hlen !== 6 || c.length < 6) return undefined;
+  const h = HEX;
+  return `${h[c[0] ?? 0]}:${h[c[1] ?? 0]}:${h[c[2] ?? 0]}:${h[c[3] ?? 0]}:${h[c[4] ?? 0]}:${h[c[5] ?? 0]}`;
 }
+
+/** '00'..'ff'. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, octet) => octet.toString(16).padStart(2, '0'));
 
 /** An all-zero BOOTREPLY for Ethernet with no options: the starting point of a reply. */
 export function emptyPacket(): DhcpPacket {

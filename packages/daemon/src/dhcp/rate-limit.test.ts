@@ -21,3 +21,14 @@ test('the number of remembered keys is bounded', () => {
   assert.equal(limiter.allow('a'), true, "'a' was forgotten (oldest), so it starts with a full bucket again");
   assert.equal(limiter.allow('d'), false);
 });
+
+test('past the bound, the least recently seen key (to the second) is forgotten', () => {
+  let clock = 0;
+  const limiter = createRateLimiter(1, () => clock, 3);
+  for (const key of ['a', 'b', 'c']) assert.equal(limiter.allow(key), true);
+  clock += 1000;
+  assert.equal(limiter.allow('a'), true, "'a' seen again a second later: now the most recent");
+  assert.equal(limiter.allow('d'), true);
+  assert.equal(limiter.allow('a'), false, "'a' was remembered, its bucket empty");
+  assert.equal(limiter.allow('b'), true, "'b' was forgotten, so it starts with a full bucket again");
+});

@@ -1,7 +1,9 @@
 /**
  * A token bucket per key (a MAC): `rate` packets a second with bursts of `rate`. A flood from one MAC is dropped
  * while every other MAC keeps its own budget. The map is bounded: idle buckets are forgotten, and past
- * `maxKeys` distinct keys the oldest are dropped (a flood of random MACs cannot grow memory without bound).
+ * `maxKeys` distinct keys the least recently seen are dropped (a flood of random MACs cannot grow memory without
+ * bound). "Recently" to the second: a bucket moves to the young end of the map at most once a second, not on
+ * every packet (a delete and a re-insert into a map of 100k keys, for each of thousands of packets a second).
  */
 export interface RateLimiter {
   allow(key: string): boolean;
@@ -10,6 +12,8 @@ export interface RateLimiter {
 interface Bucket {
   tokens: number;
   at: number;
+  /** When it last moved to the young end of the map. */
+  moved: number;
 }
 
 export function createRateLimiter(rate: number, now: () => number, maxKeys = 100_000): RateLimiter {
@@ -21,11 +25,14 @@ export function createRateLimiter(rate: number, now: () => number, maxKeys = 100
       if (bucket) {
         bucket.tokens = Math.min(rate, bucket.tokens + ((t - bucket.at) / 1000) * rate);
         bucket.at = t;
-        // Re-insert so the map's order is least-recently-seen first.
-        buckets.delete(key);
-        buckets.set(key, bucket);
+        // Re-insert so the map's order is least-recently-seen first (to the second).
+        if (t - bucket.moved >= 1000) {
+          bucket.moved = t;
+          buckets.delete(key);
+          buckets.set(key, bucket);
+        }
       } else {
-        bucket = { tokens: rate, at: t };
+        bucket = { tokens: rate, at: t, moved: t };
         buckets.set(key, bucket);
         if (buckets.size > maxKeys) {
           const oldest = buckets.keys().next().value;

@@ -1,8 +1,8 @@
-import { numberToIpv4 } from '@smelt/shared/net';
 import type { FirstStage } from '../boot/firmware.ts';
 import {
   domainSearchValue,
   encodeEncapsulated,
+  ipNumberValue,
   ipValue,
   ipsValue,
   Option,
@@ -36,18 +36,74 @@ export interface HostOverrides {
   rootPath?: string | undefined;
 }
 
+const emptyHeader = emptyPacket();
+
 /** A reply to `request` of message type `type`: the header fields RFC 2131 §4.3.1 Table 3 copies. */
 export function replyTo(request: DhcpPacket, type: number, server: ServerFacts): DhcpPacket {
-  const reply = emptyPacket();
-  reply.htype = request.htype;
-  reply.hlen = request.hlen;
-  reply.xid = request.xid;
-  reply.flags = request.flags;
-  reply.giaddr = request.giaddr;
-  reply.chaddr = Buffer.from(request.chaddr);
+  const reply: DhcpPacket = {
+    ...emptyHeader,
+    htype: request.htype,
+    hlen: request.hlen,
+    xid: request.xid,
+    flags: request.flags,
+    giaddr: request.giaddr,
+    chaddr: Buffer.from(request.chaddr),
+    options: new Map(),
+  };
   reply.options.set(Option.messageType, u8Value(type));
   reply.options.set(Option.serverId, ipValue(server.serverId));
   return reply;
+}
+
+/**
+ * A subnet's option values, encoded once: every reply on the subnet carries the same bytes. Shared between
+ * replies, so never written to (nothing writes into an option value after it is set).
+ */
+interface SubnetValues {
+  mask: Buffer;
+  broadcast: Buffer;
+  gateway: Buffer | undefined;
+  dns: Buffer | undefined;
+  ntp: Buffer | undefined;
+  domain: { name: Buffer; search: Buffer } | undefined;
+  /** Options 51, 58, 59 by lease time in seconds. */
+  leaseTimes: Map<number, [Buffer, Buffer, Buffer]>;
+}
+
+const subnetValues = new WeakMap<Subnet, SubnetValues>();
+
+function valuesOf(subnet: Subnet): SubnetValues {
+  let values = subnetValues.get(subnet);
+  if (!values) {
+    values = {
+      mask: ipNumberValue(subnet.mask),
+      broadcast: ipNumberValue(subnet.broadcast),
+      gateway: subnet.gateway === undefined ? undefined : ipValue(subnet.gateway),
+      dns: subnet.dns.length > 0 ? ipsValue(subnet.dns) : undefined,
+      ntp: subnet.ntp.length > 0 ? ipsValue(subnet.ntp) : undefined,
+      domain:
+        subnet.domain === undefined
+          ? undefined
+          : { name: textValue(subnet.domain), search: domainSearchValue([subnet.domain]) },
+      leaseTimes: new Map(),
+    };
+    subnetValues.set(subnet, values);
+  }
+  return values;
+}
+
+function leaseTimeValues(values: SubnetValues, leaseSeconds: number): [Buffer, Buffer, Buffer] {
+  let times = values.leaseTimes.get(leaseSeconds);
+  if (!times) {
+    // T1 = 0.5 and T2 = 0.875 of the lease, the defaults of RFC 2131 §4.4.5.
+    times = [
+      u32Value(leaseSeconds),
+      u32Value(Math.floor(leaseSeconds / 2)),
+      u32Value(Math.floor((leaseSeconds * 7) / 8)),
+    ];
+    if (values.leaseTimes.size < 16) values.leaseTimes.set(leaseSeconds, times);
+  }
+  return times;
 }
 
 /** Options 1, 3, 6, 15, 42, 12, 28 and the lease times 51/58/59 (RFC 2132 §3, §9.2, §9.11–9.12). */
@@ -57,26 +113,30 @@ export function addNetworkOptions(
   host: HostOverrides,
   leaseSeconds: number | undefined,
 ): void {
+  const values = valuesOf(subnet);
   if (leaseSeconds !== undefined) {
-    reply.options.set(Option.leaseTime, u32Value(leaseSeconds));
-    // T1 = 0.5 and T2 = 0.875 of the lease, the defaults of RFC 2131 §4.4.5.
-    reply.options.set(Option.renewalTime, u32Value(Math.floor(leaseSeconds / 2)));
-    reply.options.set(Option.rebindingTime, u32Value(Math.floor((leaseSeconds * 7) / 8)));
+    const [lease, renewal, rebinding] = leaseTimeValues(values, leaseSeconds);
+    reply.options.set(Option.leaseTime, lease);
+    reply.options.set(Option.renewalTime, renewal);
+    reply.options.set(Option.rebindingTime, rebinding);
   }
-  reply.options.set(Option.subnetMask, ipValue(numberToIpv4(subnet.mask)));
-  const gateway = host.gateway ?? subnet.gateway;
-  if (gateway !== undefined) reply.options.set(Option.router, ipValue(gateway));
-  const dns = host.dns ?? subnet.dns;
-  if (dns.length > 0) reply.options.set(Option.dns, ipsValue(dns));
+  reply.options.set(Option.subnetMask, values.mask);
+  const gateway = host.gateway === undefined ? values.gateway : ipValue(host.gateway);
+  if (gateway !== undefined) reply.options.set(Option.router, gateway);
+  const dns = host.dns === undefined ? values.dns : host.dns.length > 0 ? ipsValue(host.dns) : undefined;
+  if (dns !== undefined) reply.options.set(Option.dns, dns);
   if (host.hostname !== undefined) reply.options.set(Option.hostname, textValue(host.hostname));
-  const domain = host.domain ?? subnet.domain;
+  const domain =
+    host.domain === undefined
+      ? values.domain
+      : { name: textValue(host.domain), search: domainSearchValue([host.domain]) };
   if (domain !== undefined) {
-    reply.options.set(Option.domainName, textValue(domain));
-    reply.options.set(Option.domainSearch, domainSearchValue([domain]));
+    reply.options.set(Option.domainName, domain.name);
+    reply.options.set(Option.domainSearch, domain.search);
   }
-  reply.options.set(Option.broadcastAddress, ipValue(numberToIpv4(subnet.broadcast)));
+  reply.options.set(Option.broadcastAddress, values.broadcast);
   if (host.rootPath !== undefined) reply.options.set(Option.rootPath, textValue(host.rootPath));
-  if (subnet.ntp.length > 0) reply.options.set(Option.ntpServers, ipsValue(subnet.ntp));
+  if (values.ntp !== undefined) reply.options.set(Option.ntpServers, values.ntp);
 }
 
 /** iPXE's encapsulated option 175.176 ("no ProxyDHCP"): iPXE stops waiting ~3 s for a ProxyDHCP offer. */

@@ -1,9 +1,9 @@
-import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
 import type { FirstStage } from '../boot/firmware.ts';
 import type { Decision } from './decision.ts';
 import type { ClientFacts } from './facts.ts';
 import type { LeaseEntry, LeaseTable } from './lease-table.ts';
-import { MessageType, Option, requestedAddress, serverId, textValue } from './options.ts';
+import { ipv4Text, parseIpv4Number } from './header.ts';
+import { addressNumber, MessageType, Option, serverId, textValue } from './options.ts';
 import type { DhcpPacket } from './packet.ts';
 import {
   addBootOptions,
@@ -38,7 +38,7 @@ export function decideServer(input: ServerModeInput): Decision {
   switch (facts.messageType) {
     case MessageType.discover: {
       if (!subnet) return { kind: 'ignore', reason: 'no-subnet' };
-      const result = table.offer(facts.mac, subnet, numeric(requestedAddress(request)));
+      const result = table.offer(facts.mac, subnet, requestedNumber(request));
       if (!('address' in result)) return { kind: 'ignore', reason: 'pool-full' };
       return lease(input, subnet, MessageType.offer, result.address, []);
     }
@@ -48,11 +48,11 @@ export function decideServer(input: ServerModeInput): Decision {
         table.forgetOffer(facts.mac);
         return { kind: 'ignore', reason: 'other-server' };
       }
-      const wanted = ours !== undefined ? requestedAddress(request) : (requestedAddress(request) ?? ciaddrOf(request));
       // INIT-REBOOT from a client we have no record of: RFC 2131 §4.3.2 says remain silent. Smelt is authoritative
       // for its subnets (it is configured as their server), so it ACKs an address that is free for the client and
       // NAKs one that is not, as dnsmasq and Kea do when authoritative; a restarted client then keeps its address.
-      const address = numeric(wanted);
+      const address =
+        ours !== undefined ? requestedNumber(request) : (requestedNumber(request) ?? numeric(ciaddrOf(request)));
       if (address === undefined) return { kind: 'ignore', reason: 'incomplete-request' };
       if (!subnet) return { kind: 'ignore', reason: 'no-subnet' };
       if (!subnetContains(subnet, address) || !table.available(facts.mac, subnet, address)) return nak(input);
@@ -61,7 +61,7 @@ export function decideServer(input: ServerModeInput): Decision {
       return lease(input, subnet, MessageType.ack, address, persist);
     }
     case MessageType.decline: {
-      const address = numeric(requestedAddress(request));
+      const address = requestedNumber(request);
       if (ours !== server.serverId || address === undefined) return { kind: 'ignore', reason: 'not-ours' };
       const entry = table.decline(facts.mac, address);
       return entry ? { kind: 'update', persist: [entry] } : { kind: 'ignore', reason: 'not-ours' };
@@ -93,7 +93,7 @@ function lease(input: ServerModeInput, subnet: Subnet, type: number, address: nu
   const { request, server, facts } = input;
   const reply = replyTo(request, type, server);
   if (type === MessageType.ack) reply.ciaddr = request.ciaddr;
-  reply.yiaddr = numberToIpv4(address);
+  reply.yiaddr = ipv4Text(address);
   addNetworkOptions(reply, subnet, input.host, subnet.leaseTime);
   if (input.stage) addBootOptions(reply, request, input.stage, server, facts);
   echoRelayAgentInfo(reply, request);
@@ -115,5 +115,10 @@ function ciaddrOf(request: DhcpPacket): string | undefined {
 }
 
 function numeric(address: string | undefined): number | undefined {
-  return address === undefined ? undefined : ipv4ToNumber(address);
+  return address === undefined ? undefined : parseIpv4Number(address);
+}
+
+/** Option 50 (RFC 2132 §9.1) as a number. */
+function requestedNumber(request: DhcpPacket): number | undefined {
+  return addressNumber(request, Option.requestedAddress);
 }

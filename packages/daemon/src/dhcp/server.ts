@@ -1,19 +1,20 @@
 import type { Socket, RemoteInfo } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { ipv4ToNumber, numberToIpv4 } from '@smelt/shared/net';
+import { ipv4ToNumber } from '@smelt/shared/net';
 import type { Logger } from 'pino';
 import { chooseFirstStage, isNetworkBoot, type FirstStage } from '../boot/firmware.ts';
 import type { Config } from '../config/schema.ts';
 import type { Discovery } from '../discovery/discovery.ts';
 import type { EventJournal } from '../events/journal.ts';
 import { explainBindError, ListenError } from '../listen.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Counter, Metrics, Series } from '../metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { Decision } from './decision.ts';
 import { DeviceSocketError, openDeviceSocket } from './device-socket.ts';
 import { clientFacts, type ClientFacts } from './facts.ts';
+import { ipv4Text, parseIpv4Number } from './header.ts';
 import { persistLeases } from './lease-store.ts';
-import type { LeaseTable } from './lease-table.ts';
+import type { LeaseEntry, LeaseTable } from './lease-table.ts';
 import { maxMessageSize, MessageType } from './options.ts';
 import { BOOTREQUEST, decode, encode, MalformedPacket, type DhcpPacket } from './packet.ts';
 import { decideProxy } from './proxy-mode.ts';
@@ -48,6 +49,8 @@ export interface RunningDhcpServer {
 interface Listener {
   name: string;
   addresses: string[];
+  /** The addresses as numbers, for the per-packet subnet lookup. */
+  numbers: number[];
   socket: Socket;
   role: 'dhcp' | 'pxe';
 }
@@ -62,6 +65,19 @@ const messageNames: Record<number, string> = {
   7: 'release',
   8: 'inform',
 };
+
+/** A counter by one label, each series resolved once (a label takes few values: message types, reasons). */
+function byLabel(counter: Counter, label: string): (value: string) => void {
+  const series = new Map<string, Series>();
+  return (value) => {
+    let one = series.get(value);
+    if (!one) {
+      one = counter.series({ [label]: value });
+      series.set(value, one);
+    }
+    one.inc();
+  };
+}
 
 function systemAddresses(name: string): string[] {
   return (networkInterfaces()[name] ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address);
@@ -81,11 +97,17 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   const names = dhcp.interfaces.length > 0 ? dhcp.interfaces : config.interface ? [config.interface] : [];
   const limiter = createRateLimiter(dhcp.rateLimit, now);
 
-  const received = metrics.counter('smelt_dhcp_received_total', 'DHCP requests received, by message type');
-  const sent = metrics.counter('smelt_dhcp_sent_total', 'DHCP replies sent, by message type');
-  const dropped = metrics.counter('smelt_dhcp_dropped_total', 'DHCP packets dropped, by reason');
-  const ignored = metrics.counter('smelt_dhcp_ignored_total', 'DHCP requests not answered, by reason');
-  const errors = metrics.counter('smelt_dhcp_errors_total', 'DHCP failures on our side, by kind');
+  const received = byLabel(
+    metrics.counter('smelt_dhcp_received_total', 'DHCP requests received, by message type'),
+    'type',
+  );
+  const sent = byLabel(metrics.counter('smelt_dhcp_sent_total', 'DHCP replies sent, by message type'), 'type');
+  const dropped = byLabel(metrics.counter('smelt_dhcp_dropped_total', 'DHCP packets dropped, by reason'), 'reason');
+  const ignored = byLabel(
+    metrics.counter('smelt_dhcp_ignored_total', 'DHCP requests not answered, by reason'),
+    'reason',
+  );
+  const errors = byLabel(metrics.counter('smelt_dhcp_errors_total', 'DHCP failures on our side, by kind'), 'kind');
   const poolFullLogged = new Map<string, number>();
   const unsupportedLogged = new Set<string>();
 
@@ -107,12 +129,13 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       if (addresses.length === 0) log.warn({ interface: name }, 'interface has no IPv4 address; using address');
       for (const [role, port, address] of socketsFor(addresses)) {
         const socket = await openSocket(name, port, address);
-        const listener: Listener = { name, addresses, socket, role };
+        const numbers = addresses.map((a) => ipv4ToNumber(a) ?? 0);
+        const listener: Listener = { name, addresses, numbers, socket, role };
         socket.on('message', (message, rinfo) => {
           onMessage(listener, message, rinfo);
         });
         socket.on('error', (error) => {
-          errors.inc({ kind: 'socket' });
+          errors('socket');
           log.error({ err: error, interface: name }, 'DHCP socket error');
         });
         listeners.push(listener);
@@ -144,7 +167,7 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
     try {
       handle(listener, message, rinfo);
     } catch (error) {
-      errors.inc({ kind: 'internal' });
+      errors('internal');
       log.error({ err: error, from: rinfo.address }, 'DHCP request handling failed');
     }
   }
@@ -152,31 +175,34 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   function handle(listener: Listener, message: Buffer, rinfo: RemoteInfo): void {
     const packet = decode(message);
     if (packet instanceof MalformedPacket) {
-      dropped.inc({ reason: 'malformed' });
+      dropped('malformed');
       log.debug({ from: rinfo.address, reason: packet.reason, length: packet.length }, 'malformed DHCP packet');
       return;
     }
     if (packet.op !== BOOTREQUEST) {
-      dropped.inc({ reason: 'not-a-request' });
+      dropped('not-a-request');
       return;
     }
     const facts = clientFacts(packet);
     if (!facts) {
-      dropped.inc({ reason: 'not-dhcp' });
+      dropped('not-dhcp');
       return;
     }
     if (!limiter.allow(facts.mac)) {
-      dropped.inc({ reason: 'rate-limited' });
+      dropped('rate-limited');
       return;
     }
-    received.inc({ type: messageNames[facts.messageType] ?? 'other' });
+    received(messageNames[facts.messageType] ?? 'other');
     const subnet = subnetFor(packet, listener);
     const server = serverFacts(packet, listener, subnet);
     const stage = firstStage(facts);
     const decision = decide(packet, facts, listener, rinfo, subnet, server, stage);
     const netBoot = isNetworkBoot(facts);
     if (dhcp.mode === 'server' || netBoot) {
-      const lease = decision.kind === 'reply' && !decision.nak ? decision.reply.yiaddr : undefined;
+      const lease =
+        facts.messageType === MessageType.request && decision.kind === 'reply' && !decision.nak
+          ? decision.reply.yiaddr
+          : undefined;
       deps.discovery.seen({
         mac: facts.mac,
         arch: facts.arch,
@@ -184,7 +210,7 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
         userClasses: facts.userClasses,
         uuid: facts.uuid,
         relay: facts.relay,
-        lease: lease === '0.0.0.0' || facts.messageType !== MessageType.request ? undefined : lease,
+        lease: lease === '0.0.0.0' ? undefined : lease,
       });
     }
     if (log.isLevelEnabled('debug')) {
@@ -250,51 +276,51 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
     maxSize: number | undefined,
   ): void {
     if (decision.kind === 'ignore') {
-      ignored.inc({ reason: decision.reason });
+      ignored(decision.reason);
       if (decision.reason === 'pool-full' && subnet) poolFull(subnet, facts.mac);
       return;
     }
-    const persisted =
-      decision.persist.length === 0
-        ? Promise.resolve()
-        : persistLeases(deps.commit, decision.persist, deps.deployments);
-    persisted
-      .then(
-        () => {
-          for (const entry of decision.persist) {
-            const address = numberToIpv4(entry.address);
-            if (entry.state === 'bound' && entry.mac === facts.mac && now() - entry.grantedAt < 1000) {
-              deps.events.record('lease.granted', { mac: entry.mac, subject: address, message: `leased ${address}` });
-            } else if (
-              entry.state === 'released' &&
-              entry.mac === facts.mac &&
-              facts.messageType === MessageType.release
-            ) {
-              deps.events.record('lease.released', {
-                mac: entry.mac,
-                subject: address,
-                message: `released ${address}`,
-              });
-            } else if (entry.state === 'declined') {
-              deps.events.record('lease.declined', {
-                mac: entry.mac,
-                subject: address,
-                message: `${address} declined: in use by another host; out of the pool for ${dhcp.declineTimeout} s`,
-              });
-            }
-          }
+    // Nothing to make durable (an OFFER, an INFORM, a NAK): the reply goes at once.
+    if (decision.persist.length === 0) {
+      if (decision.kind === 'reply') send(listener, decision.reply, decision.to, maxSize);
+      return;
+    }
+    persistLeases(deps.commit, decision.persist, deps.deployments).then(
+      () => {
+        try {
+          leaseEvents(decision.persist, facts);
           if (decision.kind === 'reply') send(listener, decision.reply, decision.to, maxSize);
-        },
-        (error: unknown) => {
-          // No reply without a durable lease: the client retries, and nothing it was told is lost.
-          errors.inc({ kind: 'store' });
-          log.error({ err: error, mac: facts.mac }, 'could not persist a lease; not replying');
-        },
-      )
-      .catch((error: unknown) => {
-        errors.inc({ kind: 'internal' });
-        log.error({ err: error, mac: facts.mac }, 'DHCP reply failed');
-      });
+        } catch (error) {
+          errors('internal');
+          log.error({ err: error, mac: facts.mac }, 'DHCP reply failed');
+        }
+      },
+      (error: unknown) => {
+        // No reply without a durable lease: the client retries, and nothing it was told is lost.
+        errors('store');
+        log.error({ err: error, mac: facts.mac }, 'could not persist a lease; not replying');
+      },
+    );
+  }
+
+  /** The events of leases made durable: granted (a new binding, not a renewal), released, declined. */
+  function leaseEvents(persist: readonly LeaseEntry[], facts: ClientFacts): void {
+    for (const entry of persist) {
+      if (entry.state === 'bound' && entry.mac === facts.mac && now() - entry.grantedAt < 1000) {
+        const address = ipv4Text(entry.address);
+        deps.events.record('lease.granted', { mac: entry.mac, subject: address, message: `leased ${address}` });
+      } else if (entry.state === 'released' && entry.mac === facts.mac && facts.messageType === MessageType.release) {
+        const address = ipv4Text(entry.address);
+        deps.events.record('lease.released', { mac: entry.mac, subject: address, message: `released ${address}` });
+      } else if (entry.state === 'declined') {
+        const address = ipv4Text(entry.address);
+        deps.events.record('lease.declined', {
+          mac: entry.mac,
+          subject: address,
+          message: `${address} declined: in use by another host; out of the pool for ${dhcp.declineTimeout} s`,
+        });
+      }
+    }
   }
 
   function send(listener: Listener, reply: DhcpPacket, to: { address: string; port: number }, max?: number): void {
@@ -303,26 +329,25 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       bytes = encode(reply, max === undefined ? {} : { maxSize: max });
     } catch (error) {
       // Only a bug of ours can get here (a value the codec refuses); it must not take the daemon down.
-      errors.inc({ kind: 'encode' });
+      errors('encode');
       log.error({ err: error, to: `${to.address}:${to.port}` }, 'could not encode a DHCP reply');
       return;
     }
     const type = reply.options.get(53)?.[0] ?? 0;
     listener.socket.send(bytes, to.port, to.address, (error) => {
       if (error) {
-        errors.inc({ kind: 'send' });
+        errors('send');
         log.warn({ err: error, to: `${to.address}:${to.port}`, interface: listener.name }, 'DHCP send failed');
-      } else sent.inc({ type: messageNames[type] ?? 'other' });
+      } else sent(messageNames[type] ?? 'other');
     });
   }
 
   /** RFC 2131 §4.3.1: the relay's subnet (giaddr), else the client's own (ciaddr), else the receiving interface's. */
   function subnetFor(packet: DhcpPacket, listener: Listener): Subnet | undefined {
-    for (const address of [packet.giaddr, packet.ciaddr]) {
-      if (address !== '0.0.0.0') return findSubnet(subnets, ipv4ToNumber(address) ?? 0);
-    }
-    for (const address of listener.addresses) {
-      const subnet = findSubnet(subnets, ipv4ToNumber(address) ?? 0);
+    if (packet.giaddr !== '0.0.0.0') return findSubnet(subnets, parseIpv4Number(packet.giaddr) ?? 0);
+    if (packet.ciaddr !== '0.0.0.0') return findSubnet(subnets, parseIpv4Number(packet.ciaddr) ?? 0);
+    for (const address of listener.numbers) {
+      const subnet = findSubnet(subnets, address);
       if (subnet) return subnet;
     }
     return undefined;

@@ -21,6 +21,34 @@ export interface Discovery {
   close(): Promise<void>;
 }
 
+/** What was last written for a machine (what it said about itself, and when): a sighting that repeats it is not. */
+interface Written {
+  mac: string;
+  at: number;
+  arch: string | undefined;
+  vendorClass: string | undefined;
+  userClass: string | undefined;
+  uuid: string | undefined;
+  relay: string | undefined;
+  lease: string | undefined;
+  /** The OUI's owner, looked up once per machine. */
+  vendor: string | undefined;
+}
+
+function sightingOf(seen: Written): Sighting {
+  return {
+    mac: seen.mac,
+    at: new Date(seen.at).toISOString(),
+    arch: seen.arch,
+    vendorClass: seen.vendorClass?.slice(0, 255),
+    userClass: seen.userClass,
+    uuid: seen.uuid,
+    relay: seen.relay,
+    lastLease: seen.lease,
+    vendor: seen.vendor,
+  };
+}
+
 export interface DiscoveryOptions {
   observe(sightings: readonly Sighting[]): Promise<string[]>;
   /** Sightings written at most this many at a time; the rest follow at once, a batch per turn. */
@@ -47,8 +75,9 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   const flushMs = options.flushMs ?? 250;
   const refreshMs = options.refreshMs ?? 60_000;
   const maxPending = options.maxPending ?? 50_000;
-  const written = new Map<string, { signature: string; at: number }>();
-  const pending = new Map<string, Sighting>();
+  const written = new Map<string, Written>();
+  // What is to be written, per MAC: the last sighting, made a Sighting only when written.
+  const pending = new Map<string, Written>();
   let flushing: Promise<void> = Promise.resolve();
 
   const maxBatch = options.maxBatch ?? 500;
@@ -56,7 +85,11 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   async function flushNow(): Promise<void> {
     if (pending.size === 0) return;
     // A bounded batch: a storm of new machines must not stall the event loop (and every DHCP reply) in one go.
-    const batch = [...pending.values()].slice(0, maxBatch);
+    const batch: Sighting[] = [];
+    for (const seen of pending.values()) {
+      if (batch.length >= maxBatch) break;
+      batch.push(sightingOf(seen));
+    }
     for (const sighting of batch) pending.delete(sighting.mac);
     if (pending.size > 0) {
       setImmediate(() => {
@@ -97,30 +130,38 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     seen(observation) {
       const t = now();
       // The machine schema bounds these (a client can send up to 255 bytes per option, more when split).
-      const userClass = observation.userClasses.join(',').slice(0, 255) || undefined;
-      const signature = [
-        observation.arch,
-        observation.vendorClass,
-        userClass,
-        observation.uuid,
-        observation.relay,
-        observation.lease,
-      ].join('|');
+      const classes = observation.userClasses;
+      const userClass =
+        classes.length === 0
+          ? undefined
+          : (classes.length === 1 ? (classes[0] ?? '') : classes.join(',')).slice(0, 255) || undefined;
       const last = written.get(observation.mac);
-      if (last?.signature === signature && t - last.at < refreshMs) return;
+      if (
+        last &&
+        t - last.at < refreshMs &&
+        last.arch === observation.arch &&
+        last.vendorClass === observation.vendorClass &&
+        last.userClass === userClass &&
+        last.uuid === observation.uuid &&
+        last.relay === observation.relay &&
+        last.lease === observation.lease
+      ) {
+        return;
+      }
       if (!pending.has(observation.mac) && pending.size >= maxPending) return;
-      written.set(observation.mac, { signature, at: t });
-      pending.set(observation.mac, {
+      const seen: Written = {
         mac: observation.mac,
-        at: new Date(t).toISOString(),
+        at: t,
         arch: observation.arch,
-        vendorClass: observation.vendorClass?.slice(0, 255),
+        vendorClass: observation.vendorClass,
         userClass,
         uuid: observation.uuid,
         relay: observation.relay,
-        lastLease: observation.lease,
-        vendor: options.oui?.(observation.mac),
-      });
+        lease: observation.lease,
+        vendor: last ? last.vendor : options.oui?.(observation.mac),
+      };
+      written.set(observation.mac, seen);
+      pending.set(observation.mac, seen);
     },
     flush() {
       flushing = flushing.then(flushNow);

@@ -11,14 +11,26 @@ export interface GroupCommit {
   drain(): Promise<void>;
 }
 
-interface Waiter {
+/** The promise all writers of one batch share: one per batch, not one per writer (a burst has thousands). */
+interface Waiting {
+  promise: Promise<void>;
   resolve(): void;
   reject(error: unknown): void;
 }
 
+function waitingBatch(): Waiting {
+  let resolve: () => void = () => undefined;
+  let reject: (error: unknown) => void = () => undefined;
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
+
 export function createGroupCommit(store: Store, maxOps = 5000, minGapMs = 2): GroupCommit {
   let queued: BatchOp[] = [];
-  let waiters: Waiter[] = [];
+  let waiting: Waiting | undefined;
   let scheduled = false;
   let running: Promise<void> = Promise.resolve();
   // Under load, commits at most every minGapMs: what arrives meanwhile shares the next one (one fsync for a burst,
@@ -29,19 +41,19 @@ export function createGroupCommit(store: Store, maxOps = 5000, minGapMs = 2): Gr
     scheduled = false;
     lastCommit = performance.now();
     while (queued.length > 0) {
-      const ops = queued.slice(0, maxOps);
-      queued = queued.slice(ops.length);
-      // Waiters are settled when the batch holding their last op is written; all of a burst's waiters ride on
+      const ops = queued.length <= maxOps ? queued : queued.slice(0, maxOps);
+      queued = ops === queued ? [] : queued.slice(ops.length);
+      // Writers are settled when the batch holding their last op is written; all of a burst's writers ride on
       // the final batch, which is written after every earlier one.
-      const settle = queued.length === 0 ? waiters : [];
-      if (queued.length === 0) waiters = [];
+      const settle = queued.length === 0 ? waiting : undefined;
+      if (queued.length === 0) waiting = undefined;
       try {
         await store.batch(ops);
-        for (const waiter of settle) waiter.resolve();
+        settle?.resolve();
       } catch (error) {
-        for (const waiter of settle) waiter.reject(error);
-        for (const waiter of waiters) waiter.reject(error);
-        waiters = [];
+        settle?.reject(error);
+        waiting?.reject(error);
+        waiting = undefined;
         queued = [];
       }
     }
@@ -50,19 +62,18 @@ export function createGroupCommit(store: Store, maxOps = 5000, minGapMs = 2): Gr
   return {
     write(ops) {
       if (ops.length === 0) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        queued.push(...ops);
-        waiters.push({ resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          const start = () => {
-            running = running.then(flush);
-          };
-          const wait = lastCommit + minGapMs - performance.now();
-          if (wait > 0) setTimeout(start, wait);
-          else setImmediate(start);
-        }
-      });
+      for (const op of ops) queued.push(op);
+      waiting ??= waitingBatch();
+      if (!scheduled) {
+        scheduled = true;
+        const start = () => {
+          running = running.then(flush);
+        };
+        const wait = lastCommit + minGapMs - performance.now();
+        if (wait > 0) setTimeout(start, wait);
+        else setImmediate(start);
+      }
+      return waiting.promise;
     },
     async drain() {
       // One turn first: writers that batch per turn themselves (the event journal) hand their writes over then.

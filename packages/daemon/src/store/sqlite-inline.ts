@@ -11,6 +11,7 @@ import {
   type Versioned,
   type WatchEvent,
 } from './store.ts';
+import type { JsonOp } from './batch-wire.ts';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS kv (
@@ -36,7 +37,15 @@ interface Row {
  * synchronous, so this runs inside the store's worker thread (sqlite.ts), never on the daemon's event loop: an
  * fsync there would stall every DHCP reply.
  */
-export function openInlineSqliteStore(dataDir: string): Store {
+export interface InlineSqliteStore extends Store {
+  /**
+   * batch() for values already JSON text (the worker's hot path, batch-wire.ts): stored as they are, never parsed.
+   * Tells no watchers; returns the revision and which deletes removed something ("collection key").
+   */
+  batchJson(ops: readonly JsonOp[]): { revision: number; deleted: string[] };
+}
+
+export function openInlineSqliteStore(dataDir: string): InlineSqliteStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(join(dataDir, 'smelt.db'));
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
@@ -92,9 +101,10 @@ export function openInlineSqliteStore(dataDir: string): Store {
     return event;
   }
 
-  function commitBatch(ops: readonly BatchOp[]): number {
+  /** One IMMEDIATE transaction at one new revision for every op; the ops' outcome, for the watchers. */
+  function commitBatch(ops: readonly JsonOp[]): { revision: number; removed: boolean[] } {
     assertOpen();
-    const events: WatchEvent[] = [];
+    const removed: boolean[] = [];
     db.exec('BEGIN IMMEDIATE');
     let revision: number;
     try {
@@ -104,15 +114,10 @@ export function openInlineSqliteStore(dataDir: string): Store {
           const actual = currentVersion(op.collection, op.key);
           if (actual !== op.ifVersion) throw new StoreConflictError(op.collection, op.key, op.ifVersion, actual);
         }
-        if (op.value === undefined) {
-          if (statements.delete.run(op.collection, op.key).changes > 0) {
-            events.push({ collection: op.collection, key: op.key, kind: 'delete', version: revision });
-          }
-        } else {
-          const json = JSON.stringify(op.value);
-          statements.upsert.run(op.collection, op.key, json, revision);
-          const value = JSON.parse(json) as unknown;
-          events.push({ collection: op.collection, key: op.key, kind: 'put', value, version: revision });
+        if (op.json === undefined) removed.push(statements.delete.run(op.collection, op.key).changes > 0);
+        else {
+          statements.upsert.run(op.collection, op.key, op.json, revision);
+          removed.push(false);
         }
       }
       db.exec('COMMIT');
@@ -120,6 +125,31 @@ export function openInlineSqliteStore(dataDir: string): Store {
       db.exec('ROLLBACK');
       throw error;
     }
+    return { revision, removed };
+  }
+
+  function batch(ops: readonly BatchOp[]): number {
+    const json: JsonOp[] = ops.map((op) => ({
+      collection: op.collection,
+      key: op.key,
+      ...(op.value !== undefined && { json: JSON.stringify(op.value) }),
+      ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
+    }));
+    const { revision, removed } = commitBatch(json);
+    if (listeners.size === 0) return revision;
+    const events: WatchEvent[] = [];
+    json.forEach((op, i) => {
+      if (op.json !== undefined) {
+        // Watchers get a copy as stored, never the caller's object.
+        events.push({
+          collection: op.collection,
+          key: op.key,
+          kind: 'put',
+          value: JSON.parse(op.json),
+          version: revision,
+        });
+      } else if (removed[i]) events.push({ collection: op.collection, key: op.key, kind: 'delete', version: revision });
+    });
     for (const event of events) for (const listener of listeners) listener(event);
     return revision;
   }
@@ -157,7 +187,12 @@ export function openInlineSqliteStore(dataDir: string): Store {
         );
         return event !== undefined;
       }),
-    batch: (ops) => settle(() => commitBatch(ops)),
+    batch: (ops) => settle(() => batch(ops)),
+    batchJson(ops) {
+      const { revision, removed } = commitBatch(ops);
+      const deleted = ops.filter((_, i) => removed[i]).map((op) => `${op.collection} ${op.key}`);
+      return { revision, deleted };
+    },
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

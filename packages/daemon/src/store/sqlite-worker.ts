@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { decodeBatch } from './batch-wire.ts';
 import { openInlineSqliteStore } from './sqlite-inline.ts';
-import { StoreConflictError, type Collection, type Store, type WatchEvent } from './store.ts';
+import { StoreConflictError, type Store, type WatchEvent } from './store.ts';
 
 /**
  * The embedded store's thread: requests from sqlite.ts are run one at a time, in order, against the inline SQLite
@@ -11,14 +12,6 @@ export interface StoreRequest {
   id: number;
   method: 'get' | 'list' | 'put' | 'delete' | 'batch' | 'close';
   args: unknown[];
-}
-
-/** A batch op as sent to the worker: the value as JSON text, absent for a delete. */
-export interface WireOp {
-  collection: Collection;
-  key: string;
-  json?: string;
-  ifVersion?: number;
 }
 
 export interface StoreReply {
@@ -55,6 +48,11 @@ async function handle(request: StoreRequest): Promise<StoreReply> {
   events.length = 0;
   try {
     if (!store) throw openError instanceof Error ? openError : new Error(String(openError));
+    if (request.method === 'batch') {
+      // The hot path (every DHCP ACK): values stay JSON text from the main thread to the database.
+      const { revision, deleted } = store.batchJson(decodeBatch(request.args[0] as string));
+      return { id: request.id, ok: true, result: revision, revision, deleted };
+    }
     const result = await call(store, request);
     // Values do not travel back: the main thread made them, and builds its watch events from its own request.
     const revision = events[0]?.version;
@@ -91,7 +89,7 @@ function call(target: Store, request: StoreRequest): Promise<unknown> {
       return target.delete(a[0], a[1], a[2]);
     case 'batch':
       return target.batch(
-        (JSON.parse(a[0]) as WireOp[]).map((op) => ({
+        decodeBatch(a[0]).map((op) => ({
           collection: op.collection,
           key: op.key,
           ...(op.json !== undefined && { value: JSON.parse(op.json) as unknown }),

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { StoreReply, StoreRequest, WireOp } from './sqlite-worker.ts';
+import { encodeBatch } from './batch-wire.ts';
+import type { StoreReply, StoreRequest } from './sqlite-worker.ts';
 import { StoreConflictError, type BatchOp, type Collection, type Store, type WatchEvent } from './store.ts';
 
 /**
@@ -76,16 +77,8 @@ export function openSqliteStore(dataDir: string): Store {
       ),
     delete: (collection, key, options) =>
       call('delete', [collection, key, options], (reply) => batchEvents([{ collection, key }], reply)),
-    batch: (ops) => {
-      const wire: WireOp[] = ops.map((op) => ({
-        collection: op.collection,
-        key: op.key,
-        ...(op.value !== undefined && { json: JSON.stringify(op.value) }),
-        ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
-      }));
-      // One string per batch: a structured clone of many small objects costs the event loop far more.
-      return call('batch', [JSON.stringify(wire)], (reply) => batchEvents(ops, reply));
-    },
+    // One string per batch (batch-wire.ts): a structured clone of many small objects costs the event loop far more.
+    batch: (ops) => call('batch', [encodeBatch(ops)], (reply) => batchEvents(ops, reply)),
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
