@@ -84,6 +84,7 @@ export async function createVmLab(tag: string, dir: string, options: { captureHt
 }
 
 export const LAB_DESCRIPTION =
-  `one network namespace per run, fresh for every run: a bridge br0 (forward delay 0, IPv6 off) with the server at ` +
+  `one network namespace per run, fresh for every run: a bridge br0 (forward delay 0, IPv6 off, a fixed MAC: a ` +
+  `bridge otherwise takes its lowest port's MAC and changes it when that VM's tap goes) with the server at ` +
   `${SERVER_ADDRESS}/24 (pool ${NET}.100-149), a tap per VM on it; a router-advertisement responder (scapy) on the ` +
   `bridge for both servers (iPXE otherwise waits ~15 s on its IPv6 router solicitations); tcpdump on the bridge`;

@@ -155,8 +155,8 @@ async function bench(argv: string[]): Promise<number> {
       if (!serverIds.includes(id)) throw new UsageError(`unknown server "${id}" (use ${serverIds.join(', ')})`);
   }
   const command = `pnpm bench vms${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
-  // Alone, one TCG VM boots in ~15 s here; N share two cores; plus ~10 s of set-up per run.
-  const estimate = runs * servers.length * (12 + Math.min(maxRunS, 10 + 8 * vms)) + 15;
+  // Measured here: one TCG VM boots in ~16 s, five at once in ~36 s; plus ~15 s of set-up and tear-down per run.
+  const estimate = runs * servers.length * (15 + Math.min(maxRunS, 7 * vms)) + 15;
   say(
     `bench vms: ${vms} VMs × ${servers.length} server(s) × ${runs} run(s); estimated ${duration(estimate)} ` +
       '(+ waits for a quiet machine)',

@@ -42,13 +42,16 @@ A VM has **booted** when its serial console shows the guest's \`SMELT-GUEST: pho
 answered; on smeltd that is the machine becoming \`deployed\`); the table also gives the time to the guest kernel's
 first line (\`init started\`: DHCP, script, kernel and initrd done). A booted VM is stopped at once on both sides, so
 that its reboot does not take CPU from the others. **Retries**: DHCP messages a VM sent again (the same xid and
-type, counted in a tcpdump capture of the bridge), NAKs, TCP SYNs sent again, and HTTP requests beyond the five a
-boot needs (from smeltd's debug log, nginx's access log).
+type, from a tcpdump capture of the bridge), NAKs, TCP SYNs sent again, and HTTP requests beyond the five a boot
+needs or not answered 2xx (smeltd's debug log, nginx's access log). They are counted twice: all of them, and only
+those sent before the server had answered at all. The difference is the guest's: its busybox \`udhcpc -T 1\`, starved
+of CPU under TCG, resends a DISCOVER whose OFFER had reached the bridge a millisecond after the first — a retry,
+but none a server could have prevented.
 
 **How.**
 
 \`\`\`sh
-pnpm bench vms --write            # 5 VMs × 2 servers × 2 runs, alternating order (~6 min here)
+pnpm bench vms --write            # 5 VMs × 2 servers × 2 runs, alternating order (~3.5 min here)
 pnpm bench vms --quick            # 2 VMs, 1 run per server (~1 min)
 pnpm bench vms --plan             # what it would do, with a time estimate
 pnpm bench vms --help             # --vms N --runs N --servers --max-run-s --memory-mib ...
