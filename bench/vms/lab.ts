@@ -33,9 +33,20 @@ export async function createVmLab(tag: string, dir: string, options: { captureHt
     // here when a booted VM is stopped and its tap removed — and the VMs still booting, whose ARP caches hold the
     // server's old MAC, lose their next connections (SYNs unanswered until their ARP entries expire).
     await ns.exec(['ip', 'link', 'set', BRIDGE, 'address', BRIDGE_MAC]);
+    // With a MAC set, a bridge without ports has no carrier (smeltd refuses an interface that is down): one end of
+    // a veth pair, the other end up and unused, keeps it up until the VMs' taps join.
+    await ns.exec(['ip', 'link', 'add', 'anchor0', 'type', 'veth', 'peer', 'name', 'anchor1']);
+    await ns.exec(['ip', 'link', 'set', 'anchor0', 'master', BRIDGE]);
+    await ns.exec(['ip', 'link', 'set', 'anchor1', 'up']);
+    await ns.exec(['ip', 'link', 'set', 'anchor0', 'up']);
     await ns.exec(['sysctl', '-qw', `net.ipv6.conf.${BRIDGE}.disable_ipv6=1`]);
     await ns.exec(['ip', 'addr', 'add', `${SERVER_ADDRESS}/24`, 'dev', BRIDGE]);
     await ns.exec(['ip', 'link', 'set', BRIDGE, 'up']);
+    const deadline = Date.now() + 10_000;
+    while (!(await ns.exec(['ip', '-br', 'link', 'show', BRIDGE])).includes(' UP ')) {
+      if (Date.now() > deadline) throw new Error(`${BRIDGE} did not come up`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     // A socket bound to 0.0.0.0 in a namespace cannot send a limited broadcast without a route for it.
     await ns.exec(['ip', 'route', 'add', '255.255.255.255/32', 'dev', BRIDGE]);
     const [raCommand, ...raArgs] = ns.wrap(routerAdvertiserArgv(BRIDGE));
@@ -85,6 +96,7 @@ export async function createVmLab(tag: string, dir: string, options: { captureHt
 
 export const LAB_DESCRIPTION =
   `one network namespace per run, fresh for every run: a bridge br0 (forward delay 0, IPv6 off, a fixed MAC: a ` +
-  `bridge otherwise takes its lowest port's MAC and changes it when that VM's tap goes) with the server at ` +
+  `bridge otherwise takes its lowest port's MAC and changes it when that VM's tap goes; an idle veth port keeps ` +
+  `its carrier up before the VMs' taps join) with the server at ` +
   `${SERVER_ADDRESS}/24 (pool ${NET}.100-149), a tap per VM on it; a router-advertisement responder (scapy) on the ` +
   `bridge for both servers (iPXE otherwise waits ~15 s on its IPv6 router solicitations); tcpdump on the bridge`;

@@ -117,7 +117,7 @@ export function verdicts(measurements: readonly Measurement[], vms: number): Ver
   lines.push([
     `all booted no later than dnsmasq + nginx${runs > 1 ? ' (median run)' : ''}`,
     s(st),
-    Number.isFinite(rt) ? s(rt) : 'not all booted',
+    reference.length === 0 ? '–' : Number.isFinite(rt) ? s(rt) : 'not all booted',
     verdict(both ? Number.isFinite(st) && (!Number.isFinite(rt) || st <= rt) : undefined),
   ]);
   for (const [what, of] of [
