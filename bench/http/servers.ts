@@ -63,7 +63,7 @@ export function smeltdCommand(dataDir: string, profileDir?: string, nodeFlags: s
     '--disable-warning=ExperimentalWarning',
     ...nodeFlags,
     ...(profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
-    smeltdEntry(),
+    ...smeltdEntry(),
     'start',
     '--address',
     '127.0.0.1',

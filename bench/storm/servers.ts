@@ -135,7 +135,7 @@ export function smeltdCommand(c: ServerContext): string[] {
     process.execPath,
     '--disable-warning=ExperimentalWarning',
     ...(c.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', c.profileDir]),
-    smeltdEntry(),
+    ...smeltdEntry(),
     'start',
     ...flags.filter(([flag]) => !extra.includes(flag)).flat(),
     ...c.smeltdFlags,

@@ -9,7 +9,44 @@ import type { TreeFile } from '../tree/tree.ts';
  * ISO is never held in memory. The file is closed when the response ends or the client goes away.
  */
 
-const CHUNK = 256 * 1024;
+/**
+ * What all responses streaming at once may hold in read buffers together. Each response streams through two
+ * buffers of MAX_CHUNK bytes while the budget allows (one client: 256 KiB chunks were ~30% faster than 128 KiB
+ * here), smaller ones once it is spent, never below MIN_CHUNK: 50 clients at once hold ~14 MiB, not 25
+ * (BENCHMARKS.md, HTTP memory). Fairness between clients does not depend on it: the sockets' buffers pace them.
+ */
+export const STREAM_BUDGET = 12 * 1024 * 1024;
+const MAX_CHUNK = 256 * 1024;
+const MIN_CHUNK = 32 * 1024;
+
+/** Sizes each streaming response's buffers out of what the responses already streaming leave of the budget. */
+export interface StreamBudget {
+  /** A response is about to stream `length` bytes: the size of each of its two buffers. */
+  begin(length: number): number;
+  /** It is done with buffers of that size. */
+  end(chunk: number): void;
+  /** Bytes held by the responses streaming now. */
+  readonly held: number;
+}
+
+export function createStreamBudget(budget = STREAM_BUDGET): StreamBudget {
+  let held = 0;
+  return {
+    begin(length) {
+      const left = Math.floor((budget - held) / 2 / 16384) * 16384;
+      const chunk = Math.min(length, MAX_CHUNK, Math.max(MIN_CHUNK, left));
+      held += 2 * chunk;
+      return chunk;
+    },
+    end(chunk) {
+      held = Math.max(0, held - 2 * chunk);
+    },
+    get held() {
+      return held;
+    },
+  };
+}
+
 /** More ranges than this are answered with the whole file (RFC 9110 §14.2 lets a server ignore Range). */
 const MAX_RANGES = 32;
 
@@ -79,6 +116,7 @@ export async function sendFile(
   response: ServerResponse,
   file: TreeFile,
   contentType: string,
+  budget: StreamBudget = createStreamBudget(),
 ): Promise<void> {
   let closed = false;
   const close = async () => {
@@ -115,7 +153,7 @@ export async function sendFile(
       response.setHeader('Content-Type', contentType);
       response.setHeader('Content-Length', String(file.size));
       if (head) response.end();
-      else await stream(response, file, 0, file.size);
+      else await stream(response, file, 0, file.size, budget);
       return;
     }
     response.statusCode = 206;
@@ -125,7 +163,7 @@ export async function sendFile(
       response.setHeader('Content-Range', `bytes ${String(single.start)}-${String(single.end)}/${String(file.size)}`);
       response.setHeader('Content-Length', String(single.end - single.start + 1));
       if (head) response.end();
-      else await stream(response, file, single.start, single.end + 1);
+      else await stream(response, file, single.start, single.end + 1, budget);
       return;
     }
     const boundary = randomBytes(12).toString('hex');
@@ -146,7 +184,7 @@ export async function sendFile(
     }
     for (const part of parts) {
       if (!(await write(response, part.header))) return;
-      if (!(await stream(response, file, part.range.start, part.range.end + 1, false))) return;
+      if (!(await stream(response, file, part.range.start, part.range.end + 1, budget, false))) return;
     }
     response.end(trailer);
   } finally {
@@ -157,7 +195,7 @@ export async function sendFile(
 /**
  * Streams [from, to) of the file; resolves false if the client went away. Two buffers per response, alternating:
  * the next chunk is read while the previous one is being written, and a buffer is refilled only once the socket
- * has taken it (its write callback), so a response holds at most 2 × CHUNK and makes no garbage per chunk
+ * has taken it (its write callback), so a response holds two chunks (sized by the budget) and makes no garbage per chunk
  * (bench/http/variants.ts measured this against a fresh buffer per chunk: faster, and a third of the memory).
  */
 async function stream(
@@ -165,9 +203,10 @@ async function stream(
   file: TreeFile,
   from: number,
   to: number,
+  budget: StreamBudget,
   end = true,
 ): Promise<boolean> {
-  const size = Math.min(CHUNK, to - from);
+  const size = budget.begin(to - from);
   const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
   const written: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
   // A write whose connection is torn down may never call back: the response's close ends the wait as well.
@@ -179,6 +218,7 @@ async function stream(
   try {
     return await pump();
   } finally {
+    budget.end(size);
     if (onClose) response.off('close', onClose);
   }
 

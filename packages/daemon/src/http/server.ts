@@ -22,7 +22,7 @@ import { effectiveHostSettings } from '@smelt/shared/defaults';
 import { normalisePath } from '../tree/mounts.ts';
 import { PathRefusedError, type FileTree } from '../tree/tree.ts';
 import type { StateView } from '../view/state-view.ts';
-import { sendFile } from './send-file.ts';
+import { createStreamBudget, sendFile } from './send-file.ts';
 
 /**
  * The machine-facing HTTP server (DESIGN.md §6): no API token, nothing secret but per-deployment tokens in
@@ -82,6 +82,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
   let baseUrl = '';
   let urls = machineUrls(baseUrl);
   const lastTold = new Map<string, { message: string; at: number }>();
+  const streaming = createStreamBudget();
   const admissionGauge = deps.metrics.gauge('smelt_admission', 'Machines downloading boot files, and waiting to');
   const updateAdmissionGauges = () => {
     const counts = deps.admission.counts();
@@ -120,7 +121,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     const path = normalisePath(url.pathname);
     const file = await deps.tree.resolve(path, peerOf(request));
     if (!file) throw notFound(url.pathname);
-    await sendFile(request, response, file, contentTypeOf(path));
+    await sendFile(request, response, file, contentTypeOf(path), streaming);
     // A whole file sent (not a HEAD, not a range): it may be a machine's last boot file, freeing its slot.
     if (method === 'GET' && response.statusCode === 200 && response.writableEnded) {
       deps.admission.sent(request.socket.remoteAddress ?? '', `/${path}`);
