@@ -11,12 +11,13 @@
  * booted, or when the run's bound passes. A booted VM is stopped at once (by its PID), on both sides alike: left
  * running it would reboot into another network boot and take CPU from the VMs still booting.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { guestFiles } from '../../test/harness/guest.ts';
 import { startVm, type RunningVm } from '../../test/harness/qemu.ts';
 import { onCleanup } from '../lib/cleanup.ts';
-import { otherBenchmarks } from '../lib/proc.ts';
+import { cpuSeconds, otherBenchmarks, processTree } from '../lib/proc.ts';
 import { createVmLab } from './lab.ts';
 import { readCapture, summarizeDhcp, synRetransmissions, type DhcpSummary } from './pcap.ts';
 import { startServers, type ServerContext, type ServerId } from './servers.ts';
@@ -77,6 +78,12 @@ export interface Measurement {
   /** CPU busy share when the run started, and other benchmarks or QEMU guests seen during it. */
   busyAtStart: number;
   othersDuring: string[];
+  /**
+   * CPU time others used during the run (all CPUs' busy time less this benchmark's own process tree: the bench, its
+   * VMs and servers), as a share of the machine (wall time × CPUs). VMs emulated in software are CPU-bound: work
+   * beside them slows their boot, whichever server they boot from.
+   */
+  foreignCpuShare: number;
   complaints: string[];
   deployMs?: number;
   error?: string;
@@ -110,6 +117,24 @@ export interface MeasureOptions {
   /** Waits for a quiet machine; the CPU share busy at the start. */
   beforeRun: () => Promise<number>;
   say: (line: string) => void;
+}
+
+/** Seconds all CPUs were busy since boot (/proc/stat: user, nice, system, irq, softirq, steal; USER_HZ 100). */
+export function machineBusySeconds(): number {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/**
+ * CPU seconds of this process's tree: itself and its live descendants, plus its reaped children (cutime, cstime:
+ * a VM stopped during the run, and what its children had reaped in turn).
+ */
+export function ownCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const reaped = (Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) / 100;
+  return cpuSeconds(processTree(process.pid)) + reaped;
 }
 
 const reached = (result: VmResult, milestone: Milestone) => result.at[milestone] !== undefined;
@@ -146,6 +171,7 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
     serverCpuS: 0,
     busyAtStart: 0,
     othersDuring: [],
+    foreignCpuShare: 0,
     complaints: [],
   };
   await guestFiles(o.say);
@@ -166,6 +192,9 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
     try {
       m.busyAtStart = await o.beforeRun();
       const cpuBefore = servers.cpuSeconds();
+      const machineBefore = machineBusySeconds();
+      const mineBefore = ownCpuSeconds();
+      const wallBefore = performance.now();
       const others = new Set<string>();
       const poweredOn: number[] = [];
       const poweredOnWall: number[] = [];
@@ -227,6 +256,8 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       }
       await Promise.all(stops);
       m.serverCpuS = servers.cpuSeconds() - cpuBefore;
+      const foreign = machineBusySeconds() - machineBefore - (ownCpuSeconds() - mineBefore);
+      m.foreignCpuShare = Math.max(0, foreign) / (((performance.now() - wallBefore) / 1000) * availableParallelism());
       m.othersDuring = [...others];
       m.booted = m.vms.filter((vm) => vm.at.booted !== undefined).length;
       m.failed = m.vms.length - m.booted;
