@@ -30,7 +30,7 @@ import {
 } from './plan.ts';
 import type { ProbeResult } from './probe.ts';
 import { renderReport, Results, type RunInfo } from './report.ts';
-import { serverIds, servers, smeltdConfig, type ServerContext, type ServerId } from './servers.ts';
+import { isSmeltd, serverIds, servers, smeltdConfig, type ServerContext, type ServerId } from './servers.ts';
 
 const usage = `usage: pnpm bench tftp [options]
   --quick               30 MiB only, blksize 1468/65464, windowsize 1/16/64, 1 client (a few minutes)
@@ -39,6 +39,7 @@ const usage = `usage: pnpm bench tftp [options]
   --json FILE           also write every run's raw figures there
   --plan                print what would run and the time estimate, then stop
   --servers LIST        of smeltd,tftpd-hpa,atftpd          --links LIST        of loopback,link
+                        (and smeltd-nogso: smeltd with SMELT_TFTP_GSO=off, for an A/B of UDP GSO)
   --sizes LIST          file sizes in MiB (30,300)          --concurrency LIST  clients at once (1,20)
   --clients LIST        of curl,atftp                       --blksizes LIST     --windowsizes LIST
   --max-run-s S         skip combinations estimated above S seconds per run (default 120)
@@ -49,7 +50,7 @@ const usage = `usage: pnpm bench tftp [options]
 /** A run starts once less than this share of the CPUs is busy (or after --quiet-wait-s). */
 const QUIET_THRESHOLD = 0.2;
 
-const ports: Record<ServerId, number> = { smeltd: 6901, 'tftpd-hpa': 6902, atftpd: 6903 };
+const ports: Record<ServerId, number> = { smeltd: 6901, 'tftpd-hpa': 6902, atftpd: 6903, 'smeltd-nogso': 6904 };
 const probeScript = new URL('probe.ts', import.meta.url).pathname;
 
 function list<T extends string>(text: string | undefined, allowed: readonly T[], fallback: T[]): T[] {
@@ -79,7 +80,7 @@ function say(text: string): void {
 /** What a server will agree to for (blksize, windowsize), before probing: for the up-front time estimate. */
 function expectedAgreement(server: ServerId, link: LinkKind, blksize: number, windowsize: number) {
   return {
-    blksize: server === 'smeltd' && link === 'link' ? Math.min(blksize, 1468) : blksize, // capped by the MTU
+    blksize: isSmeltd(server) && link === 'link' ? Math.min(blksize, 1468) : blksize, // capped by the MTU
     windowsize: server === 'tftpd-hpa' ? 1 : windowsize, // tftpd-hpa has no windowsize
   };
 }
@@ -207,11 +208,11 @@ async function bench(argv: string[]): Promise<number> {
     if (why === undefined) active.push(id);
     else {
       missing.push(`${id}: ${why}`);
-      if (id !== 'smeltd') {
+      if (!isSmeltd(id)) {
         say(`bench tftp: ${why}`);
         return 1;
       }
-      say(`bench tftp: leaving smeltd out: ${why}`);
+      say(`bench tftp: leaving ${id} out: ${why}`);
     }
   }
 
@@ -298,7 +299,7 @@ async function bench(argv: string[]): Promise<number> {
       running.set(id, { service: servers[id].start(context), context });
       if (link === matrix.links[0]) {
         info.serverCommands.push(`\`${pin(where.server, servers[id].commandLine(context)).join(' ')}\``);
-        if (id === 'smeltd') info.serverCommands.push(`smeltd's config: \`${JSON.stringify(smeltdConfig(context))}\``);
+        if (isSmeltd(id)) info.serverCommands.push(`${id}'s config: \`${JSON.stringify(smeltdConfig(context))}\``);
       }
     }
 
@@ -335,24 +336,23 @@ async function bench(argv: string[]): Promise<number> {
       }
     }
     // smeltd is JIT-compiled: one unmeasured download first, so that the first measured run is not its warm-up.
-    if (running.has('smeltd') && !broken.has('smeltd')) {
+    for (const id of serverIds.filter(isSmeltd)) {
       const payload = payloads.get(30);
-      if (payload) {
-        const warm = await measure({
-          ns: clientNs,
-          cpu: where.client,
-          client: 'atftp',
-          clients: 1,
-          host: address,
-          port: ports.smeltd,
-          payload,
-          blksize: 1468,
-          windowsize: 16,
-          outDir: join(scratch, 'downloads'),
-          limitS: 120,
-        });
-        say(`bench tftp: smeltd warm-up on ${link}: ${fmt(warm.mibps)} MiB/s${warm.failed ? ' (FAILED)' : ''}`);
-      }
+      if (!running.has(id) || broken.has(id) || !payload) continue;
+      const warm = await measure({
+        ns: clientNs,
+        cpu: where.client,
+        client: 'atftp',
+        clients: 1,
+        host: address,
+        port: ports[id],
+        payload,
+        blksize: 1468,
+        windowsize: 16,
+        outDir: join(scratch, 'downloads'),
+        limitS: 120,
+      });
+      say(`bench tftp: ${id} warm-up on ${link}: ${fmt(warm.mibps)} MiB/s${warm.failed ? ' (FAILED)' : ''}`);
     }
 
     // ---- the measurements: per combination, runs interleaved across servers ---------------------------------

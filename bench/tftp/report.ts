@@ -100,6 +100,8 @@ export function scenarioTable(results: Results, scenario: Scenario, combos: Comb
   const header = ['client', 'blksize', 'window', ...info.servers.map((s) => `${s} MiB/s`)];
   const withRatio = info.servers.includes('smeltd');
   if (withRatio) header.push('smeltd vs target');
+  const withAb = withRatio && info.servers.includes('smeltd-nogso');
+  if (withAb) header.push('GSO on / off');
   const rows = combos.map((combo) => {
     const row = [
       combo.client,
@@ -108,10 +110,14 @@ export function scenarioTable(results: Results, scenario: Scenario, combos: Comb
       ...info.servers.map((server) => cellText(results.find(scenario, combo, server), info.runsWanted)),
     ];
     if (withRatio) row.push(ratioText(results, scenario, combo));
+    if (withAb) {
+      const ab = rate(results.find(scenario, combo, 'smeltd')) / rate(results.find(scenario, combo, 'smeltd-nogso'));
+      row.push(Number.isFinite(ab) ? `${fmt(ab)}×` : '');
+    }
     return row;
   });
   const align = header.map((_, i): Align =>
-    i === 0 || i === 2 || (withRatio && i === header.length - 1) ? 'left' : 'right',
+    i === 0 || i === 2 || (withRatio && i === header.length - (withAb ? 2 : 1)) ? 'left' : 'right',
   );
   return markdownTable(header, rows, align);
 }

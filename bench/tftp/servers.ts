@@ -5,7 +5,8 @@ import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { run, startService, type Service } from '../lib/process.ts';
 
-export const serverIds = ['smeltd', 'tftpd-hpa', 'atftpd'] as const;
+/** smeltd-nogso: smeltd with UDP GSO turned off (SMELT_TFTP_GSO=off), for an A/B in one run; not run by default. */
+export const serverIds = ['smeltd', 'tftpd-hpa', 'atftpd', 'smeltd-nogso'] as const;
 export type ServerId = (typeof serverIds)[number];
 
 export interface ServerContext {
@@ -136,4 +137,26 @@ const smeltd: ServerSpec = {
   },
 };
 
-export const servers: Record<ServerId, ServerSpec> = { smeltd, 'tftpd-hpa': tftpdHpa, atftpd };
+const smeltdNoGso: ServerSpec = {
+  id: 'smeltd-nogso',
+  missing: () => smeltd.missing(),
+  async version() {
+    return `${await smeltd.version()}, SMELT_TFTP_GSO=off (one sendmsg per DATA block)`;
+  },
+  commandLine: (c) => ['env', 'SMELT_TFTP_GSO=off', ...smeltd.commandLine(c)],
+  start(context) {
+    mkdirSync(join(context.scratch, 'data'), { recursive: true });
+    writeFileSync(join(context.scratch, 'smeltd.json'), `${JSON.stringify(smeltdConfig(context), null, 2)}\n`);
+    return launch('smeltd-nogso', context, this.commandLine(context));
+  },
+};
+
+/** Both builds of smeltd (with and without GSO). */
+export const isSmeltd = (id: ServerId): boolean => id === 'smeltd' || id === 'smeltd-nogso';
+
+export const servers: Record<ServerId, ServerSpec> = {
+  smeltd,
+  'tftpd-hpa': tftpdHpa,
+  atftpd,
+  'smeltd-nogso': smeltdNoGso,
+};

@@ -232,6 +232,79 @@ describe('atftp', () => {
   }
 });
 
+/** Block numbers of the DATA atftp --trace says it received ("received 3. DATA <block: 19, size 1468>"), in order. */
+function tracedBlocks(trace: string): number[] {
+  return [...trace.matchAll(/received \d+\. DATA <block: (\d+), size \d+>/g)].map((match) => Number(match[1]));
+}
+
+/** atftp --trace fetching r2m at blksize 1468 and the given windowsize; checks the file and every block once. */
+async function tracedDownload(target: RunningSmeltd, windowsize: number): Promise<void> {
+  const { host, port } = tftpOf(target);
+  const out = outPath();
+  const result = await run('atftp', [
+    '--trace',
+    '--option',
+    'blksize 1468',
+    '--option',
+    `windowsize ${windowsize}`,
+    // A long retransmission timeout: on a busy machine a resent window would show up as blocks seen twice.
+    '--option',
+    'timeout 10',
+    '-g',
+    '-r',
+    'r2m',
+    '-l',
+    out,
+    host,
+    String(port),
+  ]);
+  assert.equal(result.code, 0, `atftp windowsize ${windowsize}: ${result.stderr}`);
+  assertSame(out, 'r2m', `atftp windowsize ${windowsize}`);
+  const blocks = Math.floor(expected('r2m').length / 1468) + 1;
+  const seen = tracedBlocks(result.stdout + result.stderr);
+  assert.deepEqual(
+    seen,
+    Array.from({ length: blocks }, (_, i) => i + 1),
+    `windowsize ${windowsize}: every DATA once, in order`,
+  );
+}
+
+describe('windows in one syscall (UDP GSO)', () => {
+  // r2m at blksize 1468: 1429 blocks. Windowsize 16: one send per window (89 windows, then 5 blocks); 64: 44
+  // blocks and 20 per window (22 windows), then 21 blocks in one send.
+  for (const [windowsize, sends] of [
+    [16, 90],
+    [64, 45],
+  ] as const) {
+    test(`atftp windowsize ${windowsize}: whole windows per sendmsg, every block once and in order`, async () => {
+      const before = await metrics(daemon);
+      await tracedDownload(daemon, windowsize);
+      const afterwards = await metrics(daemon);
+      const delta = (name: string) => (afterwards.get(name) ?? 0) - (before.get(name) ?? 0);
+      assert.equal(delta('smelt_tftp_retransmissions_total'), 0);
+      assert.equal(delta('smelt_tftp_gso_sends_total'), sends);
+      assert.equal(total(afterwards, /^smelt_tftp_gso_fallbacks_total$/), 0);
+    });
+  }
+
+  test('SMELT_TFTP_GSO=off: one datagram per send, and the same blocks arrive', async () => {
+    const plain = await startSmeltd({
+      dataDir: join(root, 'data-nogso'),
+      env: { SMELT_TFTP_GSO: 'off' },
+      config: { files: { dirs: [filesDir] }, ipxe: { dir: join(root, 'no-ipxe') } },
+    });
+    try {
+      await tracedDownload(plain, 16);
+      await tracedDownload(plain, 64);
+      const series = await metrics(plain);
+      assert.equal(series.get('smelt_tftp_transfers_completed_total'), 2);
+      assert.equal(series.get('smelt_tftp_gso_sends_total') ?? 0, 0);
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
 describe('option negotiation and the protocol on the wire', () => {
   test('OACK carries tsize, blksize and windowsize as asked; a windowed download verifies', async () => {
     const { host, port } = tftpOf(daemon);
@@ -448,7 +521,12 @@ describe('limits', () => {
       // maxPerPeer is 1: a download now works only if the stalled transfer gave its slot back.
       const result = await tftpGet({ host, port, file: 'b513' });
       assert.equal(sha256(result.data), sha256(expected('b513')));
-      const series = await metrics(impatient);
+      // The client is done when it has sent its last ACK; the daemon may answer /metrics before reading it.
+      let series = await metrics(impatient);
+      for (let i = 0; i < 100 && (series.get('smelt_tftp_transfers_active') ?? 0) > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        series = await metrics(impatient);
+      }
       assert.equal(series.get('smelt_tftp_transfers_failed_total{reason="timeout"}'), 1);
       assert.equal(series.get('smelt_tftp_transfers_active'), 0);
     } finally {
@@ -505,6 +583,9 @@ describe('IPv6', () => {
     ]);
     assert.equal(atftp.code, 0, atftp.stderr);
     assertSame(atftpOut, 'r2m', 'atftp over IPv6');
+    const series = await metrics(v6);
+    assert.ok((series.get('smelt_tftp_gso_sends_total') ?? 0) > 0, 'windows over IPv6 went out through UDP GSO');
+    assert.equal(total(series, /^smelt_tftp_gso_fallbacks_total$/), 0);
     const raw = await tftpGet({ host, port, file: 'b513', options: { blksize: '8', windowsize: '64' } });
     assert.equal(sha256(raw.data), sha256(expected('b513')));
     assert.equal(errorIn(await exchange(host, port, requestPacket(1, '../x')))?.code, 2);

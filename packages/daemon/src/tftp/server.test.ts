@@ -16,7 +16,8 @@ import type { Clock } from './clock.ts';
 import { toNetascii } from './netascii.ts';
 import { MalformedPacket, decode, encode } from './packet.ts';
 import type { Packet } from './packet.ts';
-import { interfaceMtuLookup, localAddresses, startTftpServer } from './server.ts';
+import { setIntOption } from './gso-socket.ts';
+import { gsoBlocks, gsoFromEnv, interfaceMtuLookup, localAddresses, startTftpServer } from './server.ts';
 import type { RunningTftpServer } from './server.ts';
 
 // ---- fixtures ----
@@ -88,7 +89,13 @@ after(async () => {
 
 async function serve(
   tftp: Partial<Config['tftp']> = {},
-  extra: { clock?: Clock; mtuFor?: (address: string) => number | undefined; files?: Record<string, Entry> } = {},
+  extra: {
+    clock?: Clock;
+    mtuFor?: (address: string) => number | undefined;
+    files?: Record<string, Entry>;
+    gso?: boolean;
+    onGsoSocket?: (fd: number) => void;
+  } = {},
 ): Promise<Running> {
   const config = configSchema.parse({ address: '127.0.0.1', tftp: { listen: '127.0.0.1:0', ...tftp } }).tftp;
   const logs: string[] = [];
@@ -107,6 +114,8 @@ async function serve(
     log: createLogger('debug', sink),
     mtuFor: extra.mtuFor ?? (() => undefined),
     ...(extra.clock ? { clock: extra.clock } : {}),
+    ...(extra.gso === undefined ? {} : { gso: extra.gso }),
+    ...(extra.onGsoSocket ? { onGsoSocket: extra.onGsoSocket } : {}),
   });
   running.push(server);
   const first = server.addresses[0];
@@ -126,6 +135,10 @@ interface Received {
 class Client {
   readonly socket: dgram.Socket;
   private readonly inbox: Received[] = [];
+  /** The block number of every DATA `download` received from its transfer, in arrival order. */
+  readonly dataBlocks: number[] = [];
+  /** Called by `download` when the OACK arrives, before it answers with ACK 0. */
+  onOack: (() => void) | undefined;
   private waiter: (() => void) | undefined;
 
   private constructor(socket: dgram.Socket) {
@@ -211,11 +224,13 @@ class Client {
         oack = packet.options;
         blksize = Number(packet.options.get('blksize') ?? 512);
         windowsize = Number(packet.options.get('windowsize') ?? 1);
+        this.onOack?.();
         this.send({ op: 'ack', block: 0 }, tid);
         continue;
       }
       assert.equal(packet.op, 'data');
       tid ??= from;
+      this.dataBlocks.push(packet.block);
       if (packet.block !== (expected & 0xffff)) continue;
       parts.push(Buffer.from(packet.data));
       expected++;
@@ -294,6 +309,124 @@ describe('tftp server: serving files', () => {
         ['timeout', '3'],
       ],
     );
+  });
+
+  describe('windows in one syscall (UDP GSO)', () => {
+    const file = FILES['one-meg.bin'];
+    const blocks = Math.floor(file.length / 1468) + 1; // 715, the last short
+    const options: [string, string][] = [
+      ['blksize', '1468'],
+      ['windowsize', '64'],
+      // No retransmission on a slow machine: each block must arrive exactly once.
+      ['timeout', '30'],
+    ];
+    const inOrder = Array.from({ length: blocks }, (_, i) => i + 1);
+
+    test('a windowed transfer goes out in batched sends: every block exactly once, in order', async () => {
+      const r = await serve({}, { gso: true });
+      const client = await Client.open();
+      const { data } = await client.download(r.to, 'one-meg.bin', options);
+      assert.deepEqual(data, file);
+      assert.deepEqual(client.dataBlocks, inOrder);
+      await until('the transfer to end', () => value(r, 'smelt_tftp_transfers_completed_total') === 1);
+      // 64 blocks of 1472 bytes: 44 in one send (64,768 bytes), 20 in the next; 11 full windows and 11 blocks.
+      assert.equal(value(r, 'smelt_tftp_gso_sends_total'), 11 * 2 + 1);
+      assert.equal(value(r, 'smelt_tftp_retransmissions_total'), 0);
+      assert.equal(value(r, 'smelt_tftp_gso_fallbacks_total'), 0);
+      assert.match(r.logs.join(''), /"gsoBlocks":44\b/);
+    });
+
+    test('turned off: the same transfer, one datagram per send', async () => {
+      const r = await serve({}, { gso: false });
+      const client = await Client.open();
+      const { data } = await client.download(r.to, 'one-meg.bin', options);
+      assert.deepEqual(data, file);
+      assert.deepEqual(client.dataBlocks, inOrder);
+      await until('the transfer to end', () => value(r, 'smelt_tftp_transfers_completed_total') === 1);
+      assert.equal(value(r, 'smelt_tftp_gso_sends_total'), 0);
+      assert.match(r.logs.join(''), /"gsoBlocks":0\b/);
+    });
+
+    test('lock-step and small blocks never batch', async () => {
+      const r = await serve({}, { gso: true });
+      for (const asked of [
+        [['blksize', '1468']],
+        [
+          ['blksize', '256'],
+          ['windowsize', '16'],
+        ],
+      ] as [string, string][][]) {
+        const client = await Client.open();
+        const { data } = await client.download(r.to, 'one-meg.bin', asked);
+        assert.deepEqual(data, file);
+      }
+      await until('the transfers to end', () => value(r, 'smelt_tftp_transfers_completed_total') === 2);
+      assert.equal(value(r, 'smelt_tftp_gso_sends_total'), 0);
+    });
+
+    // SO_NO_CHECK (no UDP checksum) makes the kernel refuse every send with EINVAL while UDP_SEGMENT is set.
+    const SOL_SOCKET = 1;
+    const SO_NO_CHECK = 11;
+
+    test('the kernel refusing a window: one fallback, the window sent again block by block, the file intact', async () => {
+      let fd = -1;
+      const r = await serve({}, { gso: true, onGsoSocket: (d) => (fd = d) });
+      const client = await Client.open();
+      // Broken only after the OACK went out, so that the first window is what fails.
+      client.onOack = () => {
+        assert.equal(setIntOption(fd, SOL_SOCKET, SO_NO_CHECK, 1), undefined);
+      };
+      const { data } = await client.download(r.to, 'one-meg.bin', options);
+      assert.deepEqual(data, file);
+      assert.deepEqual(client.dataBlocks, inOrder, 'nothing of a refused send arrived; the resend did, once');
+      await until('the transfer to end', () => value(r, 'smelt_tftp_transfers_completed_total') === 1);
+      assert.equal(value(r, 'smelt_tftp_gso_fallbacks_total', { reason: 'send' }), 1);
+      assert.equal(value(r, 'smelt_tftp_gso_sends_total'), 2, 'the first window (44 + 20), refused');
+      assert.equal(value(r, 'smelt_tftp_retransmissions_total'), 64);
+      const warnings = r.logs.filter((line) => line.includes('UDP GSO unavailable'));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] ?? '', /EINVAL/);
+    });
+
+    test('the kernel refusing even the OACK: it goes again at once, then every block once; warned once', async () => {
+      const r = await serve(
+        {},
+        {
+          gso: true,
+          onGsoSocket: (fd) => {
+            assert.equal(setIntOption(fd, SOL_SOCKET, SO_NO_CHECK, 1), undefined);
+          },
+        },
+      );
+      for (const done of [1, 2]) {
+        const client = await Client.open();
+        const { data } = await client.download(r.to, 'one-meg.bin', options);
+        assert.deepEqual(data, file);
+        assert.deepEqual(client.dataBlocks, inOrder);
+        await until('the transfer to end', () => value(r, 'smelt_tftp_transfers_completed_total') === done);
+        assert.equal(value(r, 'smelt_tftp_gso_fallbacks_total', { reason: 'send' }), done);
+      }
+      assert.equal(value(r, 'smelt_tftp_gso_sends_total'), 0);
+      assert.equal(value(r, 'smelt_tftp_retransmissions_total'), 2, 'one OACK each');
+      assert.equal(r.logs.filter((line) => line.includes('UDP GSO unavailable')).length, 1);
+    });
+
+    test('blocks per send: at most 64 segments and 65507 bytes, none for lock-step, tiny or huge blocks', () => {
+      assert.equal(gsoBlocks(1468, 16), 16);
+      assert.equal(gsoBlocks(1468, 64), 44);
+      assert.equal(gsoBlocks(512, 64), 64);
+      assert.equal(gsoBlocks(8192, 64), 7);
+      assert.equal(gsoBlocks(32749, 64), 2);
+      assert.equal(gsoBlocks(32750, 64), 0);
+      assert.equal(gsoBlocks(65464, 64), 0);
+      assert.equal(gsoBlocks(1468, 1), 0);
+      assert.equal(gsoBlocks(511, 64), 0);
+      assert.equal(gsoBlocks(512, 64, 517), 0, 'an OACK longer than a segment would be cut');
+      assert.equal(gsoFromEnv({}), true);
+      assert.equal(gsoFromEnv({ SMELT_TFTP_GSO: 'off' }), false);
+      assert.equal(gsoFromEnv({ SMELT_TFTP_GSO: '0' }), false);
+      assert.equal(gsoFromEnv({ SMELT_TFTP_GSO: 'on' }), true);
+    });
   });
 
   test('small, empty and blksize-multiple files', async () => {

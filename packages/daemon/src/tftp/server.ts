@@ -18,6 +18,15 @@
  * repeat that arrives while its transfer is starting and has not yet heard from the client. A waiting request
  * not repeated for QUEUE_STALE_MS is taken to be abandoned and dropped when its turn comes.
  *
+ * Windows in one syscall. A windowed transfer (windowsize > 1, blksize ≥ 512) gets a socket with UDP_SEGMENT set to
+ * blksize + 4 (gso-socket.ts), and its Transfer hands each group of consecutive blocks to one send, up to 64
+ * blocks and 65507 bytes: at blksize 1468, 44 blocks per sendmsg instead of 44. The segments are the negotiated
+ * DATA size, so the MTU cap on blksize holds. Where the kernel refuses the option the transfer uses an ordinary
+ * socket; where it refuses a send on such a socket (EINVAL, EIO, EMSGSIZE: a path that cannot take it, such as
+ * IPsec or a route MTU below the segment) the option is cleared once nothing waits in libuv's queue and the
+ * transfer goes on with one block per send, at once sending again what was in flight; both are logged once per server and counted
+ * (smelt_tftp_gso_fallbacks_total). SMELT_TFTP_GSO=off in the environment (or the `gso` option) turns it off.
+ *
  * Nothing a peer sends can throw out of a handler: every socket handler, timer and promise continuation is
  * wrapped, and an unexpected exception is logged and counted (smelt_tftp_internal_errors_total).
  */
@@ -35,6 +44,7 @@ import { PathRefusedError } from '../tree/tree.ts';
 import type { FileTree, Peer, TreeFile } from '../tree/tree.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
+import { MAX_GSO_BYTES, MAX_SEGMENTS, openUdpSocket, setSegmentSize } from './gso-socket.ts';
 import { netasciiSource } from './netascii.ts';
 import type { ByteSource } from './netascii.ts';
 import { blksizeForMtu, checkOptions, negotiate } from './options.ts';
@@ -66,6 +76,10 @@ export interface TftpServerOptions {
   mtuFor?: (address: string) => number | undefined;
   /** Injected for tests; defaults to the real clock. */
   clock?: Clock;
+  /** Send windows with UDP GSO where it can (default: yes, unless SMELT_TFTP_GSO is "off" or "0"). */
+  gso?: boolean;
+  /** Tests only: called with the file descriptor of each transfer socket once UDP_SEGMENT is set on it. */
+  onGsoSocket?: (fd: number) => void;
 }
 
 export interface RunningTftpServer {
@@ -75,6 +89,29 @@ export interface RunningTftpServer {
 
 /** A queued request not repeated by its client for this long is taken to be abandoned. */
 export const QUEUE_STALE_MS = 30_000;
+
+/** Below this blksize a window gains little from GSO, and OACK or ERROR packets could exceed a segment. */
+const GSO_MIN_BLKSIZE = 512;
+
+/** Errors of a send on a GSO socket that mean the path cannot take GSO: clear it, one datagram per send. */
+const GSO_REFUSED = new Set(['EINVAL', 'EIO', 'EMSGSIZE', 'EOPNOTSUPP']);
+
+/** Whether the environment turns GSO off (SMELT_TFTP_GSO=off or 0: for comparisons, and a way out). */
+export function gsoFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.SMELT_TFTP_GSO?.trim().toLowerCase();
+  return !(value === 'off' || value === '0' || value === 'no' || value === 'false');
+}
+
+/**
+ * How many DATA blocks of `blksize` one GSO send may carry: 0 when GSO is not worth it (lock-step, small or
+ * huge blocks: at blksize above 32749 two blocks exceed a datagram), or when a non-DATA packet sent on the
+ * socket (`longest`: the OACK) would exceed one segment and be cut.
+ */
+export function gsoBlocks(blksize: number, windowsize: number, longest = 0): number {
+  if (windowsize < 2 || blksize < GSO_MIN_BLKSIZE || longest > blksize + 4) return 0;
+  const blocks = Math.min(MAX_SEGMENTS, windowsize, Math.floor(MAX_GSO_BYTES / (blksize + 4)));
+  return blocks >= 2 ? blocks : 0;
+}
 
 /** Socket send buffer asked for a transfer: two windows, within reason (the kernel caps it at wmem_max). */
 const MAX_SEND_BUFFER = 8 * 1024 * 1024;
@@ -208,7 +245,7 @@ interface Session {
   transfer?: Transfer;
   /** Still waiting for the first ACK or ERROR from the client: repeats of its RRQ are ignored meanwhile. */
   fresh: boolean;
-  reported: { bytes: number; retransmissions: number };
+  reported: { bytes: number; retransmissions: number; batches: number };
 }
 
 interface TftpMetrics {
@@ -222,6 +259,8 @@ interface TftpMetrics {
   retransmissions: Counter;
   internalErrors: Counter;
   sendErrors: Counter;
+  gsoSends: Counter;
+  gsoFallbacks: Counter;
   active: Gauge;
   queued: Gauge;
 }
@@ -244,6 +283,14 @@ function tftpMetrics(metrics: Metrics): TftpMetrics {
       'Unexpected exceptions caught in the TFTP server (bugs)',
     ),
     sendErrors: metrics.counter('smelt_tftp_send_errors_total', 'TFTP datagrams the kernel refused to send'),
+    gsoSends: metrics.counter(
+      'smelt_tftp_gso_sends_total',
+      'TFTP sends that carried several DATA blocks at once (UDP GSO, one syscall)',
+    ),
+    gsoFallbacks: metrics.counter(
+      'smelt_tftp_gso_fallbacks_total',
+      'TFTP transfers that could not use UDP GSO and sent one block per syscall, by reason',
+    ),
     active: metrics.gauge('smelt_tftp_transfers_active', 'TFTP transfers in flight'),
     queued: metrics.gauge('smelt_tftp_transfers_queued', 'TFTP requests waiting for a transfer slot'),
   };
@@ -255,6 +302,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
   const clock = options.clock ?? systemClock;
   const mtuFor = options.mtuFor ?? interfaceMtuLookup();
   const m = tftpMetrics(options.metrics);
+  const gsoWanted = options.gso ?? gsoFromEnv();
+  /** GSO trouble is logged once per server (then only counted): it is a property of the kernel or the path. */
+  let gsoWarned = false;
 
   let stopped = false;
   const queue = new Map<string, Request>();
@@ -392,7 +442,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       request,
       log: log.child({ peer: describePeer(address, request.peer.port), file: request.packet.filename }),
       fresh: true,
-      reported: { bytes: 0, retransmissions: 0 },
+      reported: { bytes: 0, retransmissions: 0, batches: 0 },
     };
     sessions.add(session);
     freshByKey.set(request.key, session);
@@ -414,6 +464,48 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
     running.add(run);
   }
 
+  function gsoFallback(session: Session, reason: string, error: unknown): void {
+    m.gsoFallbacks.inc({ reason });
+    if (gsoWarned) {
+      if (session.log.isLevelEnabled('debug'))
+        session.log.debug({ err: error, reason }, 'no UDP GSO for this transfer');
+      return;
+    }
+    gsoWarned = true;
+    session.log.warn(
+      { err: error, reason },
+      'UDP GSO unavailable: windows are sent one datagram per syscall (logged once; see smelt_tftp_gso_fallbacks_total)',
+    );
+  }
+
+  /**
+   * The transfer's socket, on the address the request arrived on. With `blocks` > 0 it is opened through libc
+   * with UDP_SEGMENT = blksize + 4 so a window can go out in one send; `fd` is given when that worked.
+   */
+  async function transferSocket(
+    session: Session,
+    blksize: number,
+    blocks: number,
+  ): Promise<{ socket: dgram.Socket; fd?: number }> {
+    const { listener } = session.request;
+    if (blocks === 0) return { socket: await bindSocket(listener.family, listener.address, 0) };
+    let opened: { socket: dgram.Socket; fd: number };
+    try {
+      opened = await openUdpSocket(listener.family, listener.address, listener.family === 4 ? lookup4 : lookup6);
+    } catch (error) {
+      // libc or koffi unusable here; an address that cannot be bound fails the same way with dgram below.
+      gsoFallback(session, 'socket', error);
+      return { socket: await bindSocket(listener.family, listener.address, 0) };
+    }
+    const refused = setSegmentSize(opened.fd, blksize + 4);
+    if (refused) {
+      gsoFallback(session, 'setsockopt', refused);
+      return { socket: opened.socket };
+    }
+    options.onGsoSocket?.(opened.fd);
+    return { socket: opened.socket, fd: opened.fd };
+  }
+
   function heard(session: Session): void {
     if (!session.fresh) return;
     session.fresh = false;
@@ -425,9 +517,11 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
     if (!stats) return;
     const bytes = stats.bytes - session.reported.bytes;
     const retransmissions = stats.retransmissions - session.reported.retransmissions;
+    const batches = stats.batches - session.reported.batches;
     if (bytes > 0) m.bytes.inc(undefined, bytes);
     if (retransmissions > 0) m.retransmissions.inc(undefined, retransmissions);
-    session.reported = { bytes: stats.bytes, retransmissions: stats.retransmissions };
+    if (batches > 0) m.gsoSends.inc(undefined, batches);
+    session.reported = { bytes: stats.bytes, retransmissions: stats.retransmissions, batches: stats.batches };
   }
 
   async function open(session: Session): Promise<TreeFile | undefined> {
@@ -488,9 +582,12 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       },
       source.size,
     );
+    const oack = negotiated.oack ? encode({ op: 'oack', options: negotiated.oack }) : undefined;
+    const blocks = gsoWanted ? gsoBlocks(negotiated.blksize, negotiated.windowsize, oack?.length) : 0;
     let socket: dgram.Socket;
+    let fd: number | undefined;
     try {
-      socket = await bindSocket(listener.family, listener.address, 0);
+      ({ socket, fd } = await transferSocket(session, negotiated.blksize, blocks));
     } catch (error) {
       session.log.error({ err: error, address: listener.address }, 'request failed: no socket for the transfer');
       refuse(request, ERR_UNDEFINED, 'server error', 'error');
@@ -505,20 +602,34 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       // A larger buffer only saves queueing in libuv.
     }
     const startedAt = clock.now();
+    /** on: UDP_SEGMENT set; draining: a send was refused for its sake, clearing it; off: never set, or cleared. */
+    let gso: 'on' | 'draining' | 'off' = fd === undefined ? 'off' : 'on';
     await new Promise<void>((resolve) => {
       const transfer = new Transfer({
         source,
         blksize: negotiated.blksize,
         windowsize: negotiated.windowsize,
-        ...(negotiated.oack ? { oack: encode({ op: 'oack', options: negotiated.oack }) } : {}),
+        ...(oack ? { oack } : {}),
         timeoutMs: (negotiated.timeout ?? config.timeout) * 1000,
         retries: config.retries,
         clock,
         // Unconnected, so that strangers reach us (see the top of this file). Measured against a second socket
         // on the same port connected to the peer, the route lookup this costs per datagram did not show.
+        // While UDP_SEGMENT is set, any send may be refused for its sake (the kernel checks the path for every
+        // send on such a socket, segmented or not), so each one says how it went until the option is cleared.
         send: (head, payload) => {
-          socket.send(payload ? [head, payload] : head, peer.port, peer.address);
+          const data = payload ? [head, payload] : head;
+          if (gso === 'off') socket.send(data, peer.port, peer.address);
+          else socket.send(data, peer.port, peer.address, onSent);
         },
+        ...(fd === undefined
+          ? {}
+          : {
+              blocksPerSend: blocks,
+              sendBlocks: (parts: Buffer[]) => {
+                socket.send(parts, peer.port, peer.address, onSent);
+              },
+            }),
         sendsSettled: () => socket.getSendQueueCount() === 0,
         progress: () => {
           report(session);
@@ -533,6 +644,43 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
         },
       });
       session.transfer = transfer;
+      function onSent(error: Error | null): void {
+        if (!error) return;
+        const code = (error as NodeJS.ErrnoException).code ?? '';
+        if (gso !== 'on' || !GSO_REFUSED.has(code) || fd === undefined) {
+          m.sendErrors.inc(); // loss, as for any datagram
+          return;
+        }
+        gso = 'draining';
+        gsoFallback(session, 'send', error);
+        clearWhenDrained(fd);
+      }
+      /**
+       * Clears UDP_SEGMENT once no send waits in libuv's queue (one queued with the option cleared would leave
+       * as a single datagram of many blocks), then has the transfer go on one block per send, sending again at
+       * once whatever was in flight: the refused sends delivered nothing.
+       */
+      function clearWhenDrained(descriptor: number): void {
+        try {
+          if (transfer.finished) return;
+          if (socket.getSendQueueCount() > 0) {
+            setTimeout(() => {
+              clearWhenDrained(descriptor);
+            }, 1);
+            return;
+          }
+          const refused = setSegmentSize(descriptor, 0);
+          if (refused) {
+            session.log.error({ err: refused }, 'transfer failed: UDP_SEGMENT could not be cleared');
+            transfer.cancel('UDP_SEGMENT could not be cleared', 'server error');
+            return;
+          }
+          gso = 'off';
+          transfer.sendSeparately();
+        } catch (error) {
+          internalError(error, 'falling back from GSO');
+        }
+      }
       socket.on('message', (msg, rinfo) => {
         onTransferDatagram(session, transfer, socket, msg, rinfo);
       });
@@ -548,6 +696,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
           size: source.size,
           blksize: negotiated.blksize,
           windowsize: negotiated.windowsize,
+          gsoBlocks: fd === undefined ? 0 : blocks,
           oack: negotiated.oack ? Object.fromEntries(negotiated.oack) : undefined,
           local: describePeer(listener.address, socket.address().port),
         },

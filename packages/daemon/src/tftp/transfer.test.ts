@@ -19,6 +19,8 @@ interface Harness {
   take: () => Buffer[];
   /** The same, as words. */
   words: () => Word[];
+  /** Blocks carried by each `sendBlocks` call, in order. */
+  batches: number[];
 }
 
 interface Setup {
@@ -38,6 +40,11 @@ interface Setup {
    * before it). `sendsSettled` says whether any is waiting.
    */
   congested?: (n: number) => boolean;
+  /**
+   * Batched sends (UDP GSO) of up to this many blocks: `sendBlocks` checks the layout the kernel needs and cuts
+   * the send into one datagram per blksize + 4 bytes, as the kernel does; each call's block count is recorded.
+   */
+  gso?: number;
 }
 
 function word(datagram: Buffer): Word {
@@ -67,7 +74,17 @@ function harness(setup: Setup): Harness {
   const ends: TransferEnd[] = [];
   const reads: { offset: number; length: number; target?: Uint8Array }[] = [];
   let outbox: Buffer[] = [];
-  const queued: { parts: Buffer[]; since: number }[] = [];
+  const queued: { parts: Buffer[]; since: number; segment?: number }[] = [];
+  const batches: number[] = [];
+  const blksize = setup.blksize ?? 512;
+  /** What leaves the socket for one send: one datagram, or one per segment of a GSO send. */
+  const datagrams = (parts: Buffer[], segment?: number): Buffer[] => {
+    const whole = Buffer.concat(parts);
+    if (segment === undefined) return [whole];
+    const out: Buffer[] = [];
+    for (let at = 0; at < whole.length; at += segment) out.push(whole.subarray(at, at + segment));
+    return out;
+  };
   let sends = 0;
   let takes = 0;
   const source: ByteSource = setup.source ?? {
@@ -89,7 +106,7 @@ function harness(setup: Setup): Harness {
   };
   const transfer = new Transfer({
     source,
-    blksize: setup.blksize ?? 512,
+    blksize,
     windowsize: setup.windowsize ?? 1,
     ...(setup.oack ? { oack: encode({ op: 'oack', options: new Map([['tsize', String(setup.size)]]) }) } : {}),
     timeoutMs: setup.timeoutMs ?? 1000,
@@ -102,19 +119,42 @@ function harness(setup: Setup): Harness {
       sends++;
     },
     sendsSettled: () => queued.length === 0,
+    ...(setup.gso === undefined
+      ? {}
+      : {
+          blocksPerSend: setup.gso,
+          sendBlocks: (parts: Buffer[]) => {
+            assert.ok(parts.length >= 4 && parts.length % 2 === 0, `${parts.length} parts`);
+            assert.ok(parts.length / 2 <= (setup.gso ?? 0), `${parts.length / 2} blocks in one send`);
+            for (let i = 0; i < parts.length; i += 2) {
+              const length = (parts[i]?.length ?? 0) + (parts[i + 1]?.length ?? 0);
+              if (i + 2 < parts.length) assert.equal(length, blksize + 4, 'a block before the last of a send');
+              else assert.ok(length <= blksize + 4, 'the last block of a send');
+            }
+            batches.push(parts.length / 2);
+            const copy = [...parts];
+            if (queued.length > 0 || setup.congested?.(sends) === true) {
+              queued.push({ parts: copy, since: takes, segment: blksize + 4 });
+            } else outbox.push(...datagrams(copy, blksize + 4));
+            sends++;
+          },
+        }),
     done: (end) => {
       ends.push(end);
     },
     ...(setup.chunkBytes === undefined ? {} : { chunkBytes: setup.chunkBytes }),
   });
   const take = () => {
-    while (queued[0] && queued[0].since < takes) outbox.push(Buffer.concat(queued.shift()?.parts ?? []));
+    while (queued[0] && queued[0].since < takes) {
+      const send = queued.shift();
+      if (send) outbox.push(...datagrams(send.parts, send.segment));
+    }
     takes++;
     const taken = outbox;
     outbox = [];
     return taken;
   };
-  return { transfer, clock, content, ends, reads, take, words: () => take().map(word) };
+  return { transfer, clock, content, ends, reads, take, words: () => take().map(word), batches };
 }
 
 const ended = (h: Harness) => h.ends.length > 0;
@@ -315,6 +355,167 @@ describe('tftp transfer: complete transfers', () => {
       }
       assert.ok(new Set(h.reads.map((read) => read.target?.buffer)).size < h.reads.length);
     }
+  });
+});
+
+/** Records the 16-bit block number of every datagram the transfer sends, in order. */
+function recordBlocks(h: Harness): number[] {
+  const seen: number[] = [];
+  const original = h.take;
+  h.take = () => {
+    const batch = original();
+    for (const datagram of batch) seen.push(datagram.readUInt16BE(2));
+    return batch;
+  };
+  return seen;
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('tftp transfer: batched sends (UDP GSO)', () => {
+  for (const [windowsize, gso] of [
+    [4, 4],
+    [16, 16],
+    [16, 5],
+    [64, 44],
+  ] as const) {
+    for (const size of [0, 513, 512 * 64, 512 * 200 + 77]) {
+      test(`windowsize ${windowsize}, ${gso} blocks per send, ${size} bytes: every block once, in order`, async () => {
+        const h = await started({ size, windowsize, gso });
+        const seen = recordBlocks(h);
+        const result = await download(h, { windowsize, blksize: 512 });
+        const blocks = Math.floor(size / 512) + 1;
+        assert.deepEqual(result.file, h.content);
+        assert.deepEqual(h.ends, [{ ok: true }]);
+        assert.deepEqual(seen, range(1, blocks));
+        assert.equal(result.timeouts, 0);
+        assert.equal(h.transfer.stats.retransmissions, 0);
+        assert.equal(h.transfer.stats.datagrams, blocks);
+        assert.equal(h.transfer.stats.batches, h.batches.length);
+        assert.ok(
+          h.batches.every((n) => n >= 2 && n <= gso),
+          `batches ${h.batches.join(',')}`,
+        );
+        // A window of w blocks is floor(w / gso) full sends and one of the rest; a lone block goes through send().
+        const sendsFor = (w: number) => Math.floor(w / gso) + (w % gso >= 2 ? 1 : 0);
+        const full = Math.floor(blocks / windowsize);
+        assert.equal(h.batches.length, full * sendsFor(windowsize) + sendsFor(blocks - full * windowsize));
+        assert.equal(h.clock.pending(), 0, 'a timer is left behind');
+      });
+    }
+  }
+
+  test('a window of 64 at 44 blocks per send: 44 then 20; the short last block ends its send', async () => {
+    const size = 512 * 100 + 3; // blocks 1-101, the last of 3 bytes
+    const h = await started({ size, windowsize: 64, gso: 44 });
+    assert.deepEqual(
+      h.words(),
+      range(1, 64).map((b) => `D${b}`),
+    );
+    assert.deepEqual(h.batches, [44, 20]);
+    h.transfer.onAck(64);
+    const last = h.take();
+    assert.deepEqual(
+      last.map(word),
+      range(65, 101).map((b) => `D${b}`),
+    );
+    assert.deepEqual(h.batches, [44, 20, 37]);
+    assert.equal(last.at(-1)?.length, 7);
+    h.transfer.onAck(101);
+    assert.deepEqual(h.ends, [{ ok: true }]);
+  });
+
+  test('block numbers roll over inside one batched send', async () => {
+    const size = 65540 * 8; // blocks 1-65541, the last empty
+    const h = await started({ size, blksize: 8, windowsize: 16, gso: 16 });
+    const seen = recordBlocks(h);
+    const result = await download(h, { windowsize: 16, blksize: 8 });
+    assert.deepEqual(result.file, h.content);
+    assert.equal(seen.length, 65541);
+    assert.deepEqual(seen.slice(65533, 65539), [65534, 65535, 0, 1, 2, 3]);
+    assert.ok(h.batches.length > 4000);
+  });
+
+  test('losses everywhere: resent windows are batched too, and the file arrives intact', async () => {
+    for (const [windowsize, gso] of [
+      [16, 16],
+      [64, 44],
+    ] as const) {
+      const size = 512 * 700 + 77;
+      const h = await started({ size, windowsize, gso });
+      const result = await download(h, {
+        windowsize,
+        blksize: 512,
+        lose: (block, copy) => copy === 1 && block % 7 === 0,
+      });
+      assert.deepEqual(result.file, h.content, `windowsize ${windowsize}`);
+      assert.deepEqual(h.ends, [{ ok: true }]);
+      assert.ok(h.transfer.stats.retransmissions > 0);
+      assert.ok(result.timeouts < 20, `${result.timeouts} timeouts`);
+      assert.ok(h.batches.every((n) => n <= gso));
+    }
+  });
+
+  test('a gap ACK resends from the gap in one send; duplicate ACKs still send at most one extra window', async () => {
+    const h = await started({ size: 512 * 40, windowsize: 8, gso: 8 });
+    assert.deepEqual(
+      h.words(),
+      range(1, 8).map((b) => `D${b}`),
+    );
+    h.transfer.onAck(3); // D4 lost
+    assert.deepEqual(
+      h.words(),
+      range(4, 11).map((b) => `D${b}`),
+    );
+    assert.deepEqual(h.batches, [8, 5, 3]); // the resent D4-D8, then the new D9-D11
+    for (let i = 0; i < 20; i++) h.transfer.onAck(3);
+    assert.deepEqual(h.words(), []);
+  });
+
+  test('sendSeparately: what is in flight goes again at once, one block per send, and later windows too', async () => {
+    const h = await started({ size: 512 * 40, windowsize: 8, gso: 8 });
+    assert.deepEqual(
+      h.words(),
+      range(1, 8).map((b) => `D${b}`),
+    );
+    assert.equal(h.transfer.sendSeparately(), true);
+    assert.deepEqual(
+      h.words(),
+      range(1, 8).map((b) => `D${b}`),
+    );
+    assert.equal(h.transfer.stats.retransmissions, 8);
+    assert.equal(h.transfer.sendSeparately(), false);
+    h.transfer.onAck(8);
+    assert.deepEqual(
+      h.words(),
+      range(9, 16).map((b) => `D${b}`),
+    );
+    h.transfer.onAck(8); // the echo of the resent copy: nothing
+    assert.deepEqual(h.words(), []);
+    assert.deepEqual(h.batches, [8]);
+    h.clock.advance(1000); // a timeout resends separately as well
+    assert.deepEqual(
+      h.words(),
+      range(9, 16).map((b) => `D${b}`),
+    );
+    assert.deepEqual(h.batches, [8]);
+  });
+
+  test('a batched send that waits in the queue keeps its buffers: no read buffer is written under it', async () => {
+    const size = 512 * 64 * 6 + 5;
+    let n = 0;
+    const h = await started({
+      size,
+      windowsize: 32,
+      gso: 16,
+      readInto: true,
+      chunkBytes: 512 * 32,
+      congested: () => n++ % 3 === 0,
+    });
+    const seen = recordBlocks(h);
+    const result = await download(h, { windowsize: 32, blksize: 512 });
+    assert.deepEqual(result.file, h.content);
+    assert.deepEqual(seen, range(1, Math.floor(size / 512) + 1));
   });
 });
 

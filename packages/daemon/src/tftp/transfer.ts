@@ -35,6 +35,13 @@
  * to `send` can still be waiting to go out (`sendsSettled`: a send the kernel could not take at once stays
  * queued with its buffers); a retransmission therefore always resends the bytes it was given. The per-ACK path
  * does a constant amount of work besides the sends.
+ *
+ * Batched sends (UDP GSO, see gso-socket.ts): given `sendBlocks` and `blocksPerSend` > 1, consecutive blocks
+ * sent together (a new window, or a retransmission) go out in groups of up to `blocksPerSend` with one call, as
+ * the list header, data, header, data...: the kernel cuts it back into one datagram per block, so the peer sees
+ * exactly the datagrams that separate sends would have made, in the same order. Every block but the file's last
+ * is blksize bytes, and the last can only be the last of its group. A single block, the OACK and ERRORs still go
+ * through `send`. If batched sends fail (`sendSeparately`), the transfer goes on with one block per send.
  */
 import type { Clock } from './clock.ts';
 import type { ByteSource } from './netascii.ts';
@@ -47,6 +54,8 @@ export interface TransferStats {
   /** Datagrams handed to `send` (DATA, OACK and a final ERROR), and their bytes. */
   datagrams: number;
   bytes: number;
+  /** Calls to `sendBlocks` (each carrying several blocks). */
+  batches: number;
   /** DATA blocks (and OACKs) sent again. */
   retransmissions: number;
   /** File bytes the client has acknowledged. */
@@ -80,6 +89,14 @@ export interface TransferOptions {
    * so buffers of acknowledged blocks may be written again. Without it, read buffers are never reused.
    */
   sendsSettled?(): boolean;
+  /**
+   * Sends consecutive DATA blocks with one call (UDP GSO): `parts` alternates each block's 4-byte header and its
+   * data, two to `blocksPerSend` blocks. Every block but the file's last has exactly blksize bytes of data, and
+   * the last is only ever at the end. The buffers are never modified afterwards.
+   */
+  sendBlocks?(parts: Buffer[]): void;
+  /** Most blocks per `sendBlocks` call; 1 (the default) or no `sendBlocks`: every block goes through `send`. */
+  blocksPerSend?: number;
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -97,7 +114,7 @@ export function defaultChunkBytes(blksize: number, windowsize: number): number {
 const MAX_SPARE = 2;
 
 export class Transfer {
-  readonly stats: TransferStats = { datagrams: 0, bytes: 0, retransmissions: 0, delivered: 0 };
+  readonly stats: TransferStats = { datagrams: 0, bytes: 0, batches: 0, retransmissions: 0, delivered: 0 };
 
   private readonly options: TransferOptions;
   private readonly clock: Clock;
@@ -107,6 +124,8 @@ export class Transfer {
   /** Full number of the last block (the short one): floor(size / blksize) + 1. */
   private readonly last: number;
   private readonly chunkBytes: number;
+  /** Blocks per send: 1 sends each block through `send`, more groups them through `sendBlocks`. */
+  private batch: number;
 
   private phase: 'idle' | 'oack' | 'data' | 'done' = 'idle';
   /** Highest block the client acknowledged. */
@@ -157,6 +176,7 @@ export class Transfer {
     this.heads = new Array<Buffer | undefined>(this.window).fill(undefined);
     this.payloads = new Array<Buffer | undefined>(this.window).fill(undefined);
     this.interval = options.timeoutMs;
+    this.batch = options.sendBlocks ? Math.max(1, Math.floor(options.blocksPerSend ?? 1)) : 1;
   }
 
   get finished(): boolean {
@@ -205,6 +225,30 @@ export class Transfer {
   onError(code: number, message: string): void {
     if (this.phase === 'done') return;
     this.end({ ok: false, reason: 'peer-error', detail: `ERROR ${code}: ${message}` });
+  }
+
+  /**
+   * Batched sends failed (the kernel refused GSO on this path, and so everything sent since the OACK): from now
+   * on every block is its own send, and the OACK or the blocks in flight are sent again at once rather than
+   * after a timeout, like a retransmission after a timeout without the wait. True if this call switched (false
+   * when already sending separately, or when the transfer is over).
+   */
+  sendSeparately(): boolean {
+    if (this.batch === 1 || this.phase === 'done') return false;
+    this.batch = 1;
+    this.guard(() => {
+      if (this.phase === 'oack' && this.options.oack) {
+        this.stats.retransmissions++;
+        this.transmit(this.options.oack);
+        this.arm(this.interval);
+      } else if (this.phase === 'data' && this.sent > this.acked) {
+        this.resend(this.acked + 1, this.sent);
+        this.resentFrom = this.acked + 1;
+        this.resentThrough = this.sent;
+        this.arm(this.interval);
+      }
+    });
+    return true;
   }
 
   /** Ends the transfer from our side, telling the peer why when `notice` is given. */
@@ -280,6 +324,8 @@ export class Transfer {
   private emit(first: number, upTo: number): void {
     const { blksize, size, chunkBytes } = this;
     if (this.sent === this.acked) this.arm(this.interval); // the timer runs from when something is outstanding
+    const batched = this.batch > 1 && upTo > first;
+    let parts: Buffer[] = [];
     for (let block = first; block <= upTo; block++) {
       const offset = (block - 1) * blksize;
       const length = block === this.last ? size - offset : blksize;
@@ -297,20 +343,53 @@ export class Transfer {
       const slot = block % this.window;
       this.heads[slot] = head;
       this.payloads[slot] = payload;
-      this.transmit(head, payload);
+      if (batched) {
+        parts.push(head, payload);
+        if (parts.length === 2 * this.batch) parts = this.transmitBlocks(parts);
+      } else {
+        this.transmit(head, payload);
+      }
     }
+    if (parts.length > 0) this.transmitBlocks(parts);
     this.sent = upTo;
   }
 
   private resend(first: number, upTo: number): void {
+    const batched = this.batch > 1 && upTo > first;
+    let parts: Buffer[] = [];
     for (let block = first; block <= upTo; block++) {
       const slot = block % this.window;
       const head = this.heads[slot];
       const payload = this.payloads[slot];
       if (!head || !payload) throw new Error(`block ${block} has no datagram to resend`);
       this.stats.retransmissions++;
-      this.transmit(head, payload);
+      if (batched) {
+        parts.push(head, payload);
+        if (parts.length === 2 * this.batch) parts = this.transmitBlocks(parts);
+      } else {
+        this.transmit(head, payload);
+      }
     }
+    if (parts.length > 0) this.transmitBlocks(parts);
+  }
+
+  /** Sends the blocks in `parts` (header, data, ...) with one call; returns a fresh list for the next group. */
+  private transmitBlocks(parts: Buffer[]): Buffer[] {
+    const blocks = parts.length / 2;
+    if (blocks === 1 || !this.options.sendBlocks) {
+      for (let i = 0; i < parts.length; i += 2) {
+        const head = parts[i];
+        if (head) this.transmit(head, parts[i + 1]);
+      }
+      return [];
+    }
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    this.stats.datagrams += blocks;
+    this.stats.bytes += bytes;
+    this.stats.batches++;
+    this.options.sendBlocks(parts);
+    return [];
   }
 
   private transmit(head: Buffer, payload?: Buffer): void {
