@@ -78,3 +78,58 @@ test('sightings become machines in batches; labels survive; unchanged machines a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("with a journal, machines ride on lease commits and each machine's event is committed with it or after", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
+  const store = openSqliteStore(dir);
+  const isos = createIsoCache();
+  try {
+    // What each commit held, by collection.
+    const batches: string[][] = [];
+    const counted = {
+      ...store,
+      batch(ops: Parameters<typeof store.batch>[0]) {
+        batches.push([...new Set(ops.map((op) => op.collection))].sort());
+        return store.batch(ops);
+      },
+    };
+    // Riders are never committed on their own here: only lease writes (and the final drain) take them.
+    const commit = createGroupCommit(counted, { rideMs: 600_000 });
+    const events = await createEventJournal(store, commit, () => new Date());
+    const inventory = createInventory(store, isos, () => new Date(), events);
+    const discovery = createDiscovery({
+      observe: (sightings) => inventory.machines.observe(sightings, () => undefined),
+      events,
+      oui: undefined,
+      now: Date.now,
+      log: pino({ level: 'silent' }),
+      flushMs: 60_000,
+    });
+    const macs = ['52:54:00:00:01:01', '52:54:00:00:01:02', '52:54:00:00:01:03'];
+    for (const mac of macs) discovery.seen({ mac, userClasses: [] });
+    const state = { done: false };
+    const flushed = discovery.flush().then(() => {
+      state.done = true;
+    });
+    for (let i = 0; !state.done; i++) await commit.write([{ collection: 'leases', key: `10.0.0.${i}`, value: { i } }]);
+    await flushed;
+    await commit.drain();
+    const machinesAt = batches.findIndex((b) => b.includes('machines'));
+    const eventsAt = batches.findIndex((b) => b.includes('events'));
+    assert.deepEqual(batches[machinesAt], ['leases', 'machines'], 'the machines rode on a lease commit');
+    assert.ok(eventsAt >= machinesAt, 'no event before the row it describes');
+    assert.deepEqual(
+      (await store.list('machines')).map((row) => row.key),
+      macs,
+    );
+    assert.deepEqual(
+      (await store.list('events')).map((row) => (row.value as { type: string; mac: string }).mac),
+      macs,
+    );
+    await discovery.close();
+  } finally {
+    await isos.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

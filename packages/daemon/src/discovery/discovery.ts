@@ -80,7 +80,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   const pending = new Map<string, Written>();
   let flushing: Promise<void> = Promise.resolve();
 
-  const maxBatch = options.maxBatch ?? 500;
+  const maxBatch = options.maxBatch ?? 100;
 
   async function flushNow(): Promise<void> {
     if (pending.size === 0) return;

@@ -4,8 +4,9 @@ import type { BatchOp, Store } from '../store/store.ts';
 
 /**
  * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
- * `capacity` events (up to TRIM_CHUNK more before a trim) (older ones are deleted in the same batch that adds new ones), and fanned out to listeners
- * (the API's event stream). Recording never waits: events ride on the next group commit.
+ * `capacity` events (up to TRIM_CHUNK more before a trim) (older ones are deleted in the same batch that adds new
+ * ones), and fanned out to listeners (the API's event stream). Recording never waits: events ride on the next group
+ * commit (GroupCommit.ride: no commit of their own while leases are being written).
  */
 export interface EventJournal {
   record(type: EventType, fields: { mac?: string; subject?: string; message: string }): SmeltEvent;
@@ -14,6 +15,11 @@ export interface EventJournal {
   subscribe(listener: (event: SmeltEvent) => void): () => void;
   /** The newest event's number (0 before the first). */
   latest(): number;
+  /**
+   * The group commit events are written through. Rows an event describes ride on it too (inventory's discovered
+   * machines), so an event can never be committed ahead of the row it describes, and both share commits.
+   */
+  readonly commit: GroupCommit;
 }
 
 const keyOf = (seq: number): string => String(seq).padStart(12, '0');
@@ -44,13 +50,14 @@ export async function createEventJournal(
         unwritten = [];
         // A failed write is reported by whoever shares the commit (the writer that awaits it); an event is best
         // effort and must never fail a DHCP reply.
-        commit.write(batch).catch(() => undefined);
+        commit.ride(batch).catch(() => undefined);
       });
     }
     unwritten.push(...ops);
   };
 
   return {
+    commit,
     record(type, fields) {
       const event: SmeltEvent = { seq: ++seq, time: now().toISOString(), type, ...fields };
       recent.push(event);

@@ -23,6 +23,7 @@ export function createInventoryContext(store: Store, isos: IsoCache, now: () => 
     timestamp: () => now().toISOString(),
     /** Records an event when the daemon has a journal (tests of the inventory alone may have none). */
     record: (...args: Parameters<EventJournal['record']>) => events?.record(...args),
+    events,
   };
 }
 export type InventoryContext = ReturnType<typeof createInventoryContext>;

@@ -108,7 +108,12 @@ export function createMachineInventory(ctx: InventoryContext) {
           if (!row) created.push(sighting.mac);
           ops.push({ key: sighting.mac, value: record });
         }
-        await ctx.machines.putMany(ops);
+        // Through the journal's group commit when there is one: the rows ride on the next lease commit instead of
+        // costing a commit of their own, and the events recorded about them (after this resolves) follow them.
+        // Awaited inside exclusive(): an API write must not read a row this is about to overwrite.
+        const commit = ctx.events?.commit;
+        if (commit) await commit.ride(ops.map(({ key, value }) => ({ collection: 'machines' as const, key, value })));
+        else await ctx.machines.putMany(ops);
         return created;
       }),
 

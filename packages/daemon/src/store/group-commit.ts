@@ -4,10 +4,22 @@ import type { BatchOp, Store } from './store.ts';
  * Group commit: writes queued in the same turn of the event loop go to the store as one batch (one transaction,
  * one fsync), and every writer's promise settles when that batch is durable. This is how a burst of DHCP ACKs
  * costs one disk flush instead of one each, while no ACK is sent before its lease is on disk.
+ *
+ * Writes nobody is waiting on to answer a client (events, discovered machines) ride along instead: they go into
+ * the next commit a write() causes, so they cost rows in it but never a commit (an fsync) of their own while
+ * there is traffic, and at most `maxRiders` of them a commit, so a large batch of them is spread over several
+ * commits instead of holding up one group of ACKs. With no write() to ride on, they are committed on their own
+ * after `rideMs`.
  */
 export interface GroupCommit {
   write(ops: readonly BatchOp[]): Promise<void>;
-  /** Resolves once everything queued so far has been written (or has failed). */
+  /**
+   * Ops that need not be durable soon; resolves once they are. The ops of one call are committed together and
+   * in order, after those of earlier ride() calls (in the same commit or an earlier one). They may be committed
+   * after write()s made later: a key is written through one or the other, not both.
+   */
+  ride(ops: readonly BatchOp[]): Promise<void>;
+  /** Resolves once everything queued so far (riders included) has been written (or has failed). */
   drain(): Promise<void>;
 }
 
@@ -28,35 +40,101 @@ function waitingBatch(): Waiting {
   return { promise, resolve, reject };
 }
 
-export function createGroupCommit(store: Store, maxOps = 5000, minGapMs = 2): GroupCommit {
+/** One ride() call: committed whole, settled when its batch is. */
+interface Rider {
+  ops: readonly BatchOp[];
+  waiting: Waiting;
+  /** When it was queued (performance.now()). */
+  at: number;
+}
+
+export interface GroupCommitOptions {
+  /** Ops in one batch at most (a rider call is never split, so one may exceed it alone). */
+  maxOps?: number;
+  /** Under load, commits are at least this far apart. */
+  minGapMs?: number;
+  /** Rider ops taken into one commit caused by write() (whole calls; at least one call). */
+  maxRiders?: number;
+  /** Riders with no write() to ride on are committed on their own after this long. */
+  rideMs?: number;
+}
+
+export function createGroupCommit(store: Store, options: GroupCommitOptions = {}): GroupCommit {
+  const maxOps = options.maxOps ?? 5000;
+  const minGapMs = options.minGapMs ?? 2;
+  const maxRiders = options.maxRiders ?? 128;
+  const rideMs = options.rideMs ?? 25;
   let queued: BatchOp[] = [];
   let waiting: Waiting | undefined;
+  const riders: Rider[] = [];
   let scheduled = false;
+  let rideTimer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   // Under load, commits at most every minGapMs: what arrives meanwhile shares the next one (one fsync for a burst,
   // not one per turn of the event loop). Idle, a write is committed on the next turn: no added latency.
   let lastCommit = 0;
 
-  async function flush(): Promise<void> {
+  /** Takes whole rider calls, oldest first, up to `budget` ops (and at least one call). */
+  function takeRiders(budget: number): { ops: BatchOp[]; taken: Rider[] } {
+    const ops: BatchOp[] = [];
+    const taken: Rider[] = [];
+    while (riders.length > 0) {
+      const next = riders[0];
+      if (!next || (taken.length > 0 && ops.length + next.ops.length > budget)) break;
+      riders.shift();
+      taken.push(next);
+      for (const op of next.ops) ops.push(op);
+    }
+    return { ops, taken };
+  }
+
+  /** Commits what write() queued, with riders on board; with `allRiders`, every rider too (deadline, drain). */
+  async function flush(allRiders = false): Promise<void> {
     scheduled = false;
     lastCommit = performance.now();
-    while (queued.length > 0) {
-      const ops = queued.length <= maxOps ? queued : queued.slice(0, maxOps);
-      queued = ops === queued ? [] : queued.slice(ops.length);
+    while (queued.length > 0 || (allRiders && riders.length > 0)) {
+      const own = queued.length <= maxOps ? queued : queued.slice(0, maxOps);
+      queued = own === queued ? [] : queued.slice(own.length);
       // Writers are settled when the batch holding their last op is written; all of a burst's writers ride on
       // the final batch, which is written after every earlier one.
       const settle = queued.length === 0 ? waiting : undefined;
       if (queued.length === 0) waiting = undefined;
+      // Riders go first: they were mostly queued earlier, and whole calls keep each one's order.
+      const { ops, taken } = takeRiders(own.length > 0 ? maxRiders : maxOps);
+      for (const op of own) ops.push(op);
       try {
         await store.batch(ops);
         settle?.resolve();
+        for (const rider of taken) rider.waiting.resolve();
       } catch (error) {
         settle?.reject(error);
+        for (const rider of taken) rider.waiting.reject(error);
         waiting?.reject(error);
         waiting = undefined;
         queued = [];
       }
     }
+    if (riders.length > 0) armRideTimer();
+    else if (rideTimer) {
+      // Nothing left to wait for: a pending deadline must not keep the process alive.
+      clearTimeout(rideTimer);
+      rideTimer = undefined;
+    }
+  }
+
+  /** Commits the riders on their own once the oldest has waited rideMs (under load, write()s take them first). */
+  function armRideTimer(): void {
+    const oldest = riders[0];
+    if (rideTimer || !oldest) return;
+    rideTimer = setTimeout(
+      () => {
+        rideTimer = undefined;
+        const first = riders[0];
+        if (first && performance.now() - first.at >= rideMs - 1) running = running.then(() => flush(true));
+        else armRideTimer();
+      },
+      Math.max(0, oldest.at + rideMs - performance.now()),
+    );
   }
 
   return {
@@ -67,7 +145,7 @@ export function createGroupCommit(store: Store, maxOps = 5000, minGapMs = 2): Gr
       if (!scheduled) {
         scheduled = true;
         const start = () => {
-          running = running.then(flush);
+          running = running.then(() => flush());
         };
         const wait = lastCommit + minGapMs - performance.now();
         if (wait > 0) setTimeout(start, wait);
@@ -75,14 +153,24 @@ export function createGroupCommit(store: Store, maxOps = 5000, minGapMs = 2): Gr
       }
       return waiting.promise;
     },
+    ride(ops) {
+      if (ops.length === 0) return Promise.resolve();
+      const rider = { ops, waiting: waitingBatch(), at: performance.now() };
+      riders.push(rider);
+      armRideTimer();
+      return rider.waiting.promise;
+    },
     async drain() {
       // One turn first: writers that batch per turn themselves (the event journal) hand their writes over then.
       await new Promise((resolve) => setImmediate(resolve));
-      while (scheduled || queued.length > 0) {
+      while (scheduled || queued.length > 0 || riders.length > 0) {
         await new Promise((resolve) => setImmediate(resolve));
+        if (riders.length > 0) running = running.then(() => flush(true));
         await running;
       }
       await running;
+      if (rideTimer) clearTimeout(rideTimer);
+      rideTimer = undefined;
     },
   };
 }
