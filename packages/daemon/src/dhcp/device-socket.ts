@@ -1,49 +1,31 @@
 import { createSocket, type Socket } from 'node:dgram';
-import koffi from 'koffi';
+import {
+  AF_INET,
+  errnoName,
+  intValue,
+  lastErrno,
+  loadLibc,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCKADDR_IN_SIZE,
+  SOL_SOCKET,
+  type Libc,
+} from '../net/libc.ts';
 
 /**
  * A UDP socket on 0.0.0.0:PORT bound to one network interface (SO_BINDTODEVICE, socket(7)).
  *
  * Why: a DHCP server must know which interface a broadcast arrived on (to pick the subnet and answer with the
  * right server id), and its broadcast reply must leave by that interface. node:dgram offers neither IP_PKTINFO
- * nor SO_BINDTODEVICE, so the socket is made here through libc (koffi, a prebuilt FFI) and handed to dgram with
- * bind({fd}); from then on it is an ordinary dgram socket driven by libuv. Linux delivers a broadcast to every
+ * nor SO_BINDTODEVICE, so the socket is made here through libc (net/libc.ts: koffi, a prebuilt FFI) and handed
+ * to dgram with bind({fd}); from then on it is an ordinary dgram socket driven by libuv. Linux delivers a broadcast to every
  * socket whose bound device matches (and to unbound ones), so one socket per served interface sees exactly
  * that interface's traffic, and a send on it routes out of it, even to 255.255.255.255 without a route.
  */
 
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_BROADCAST = 6;
 const SO_BINDTODEVICE = 25;
-/** struct sockaddr_in: family (host order), port (network order), address, 8 bytes of zero. */
-const SOCKADDR_IN_SIZE = 16;
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
-  bind(fd: number, address: Buffer, length: number): number;
-  close(fd: number): number;
-  strerror(errno: number): string;
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-    setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
-    bind: lib.func('int bind(int, const void *, uint32_t)') as Libc['bind'],
-    close: lib.func('int close(int)') as Libc['close'],
-    strerror: lib.func('const char *strerror(int)') as Libc['strerror'],
-  };
-  return libc;
-}
 
 /** A failure to open a device socket, with the errno name an operator can look up. */
 export class DeviceSocketError extends Error {
@@ -55,25 +37,10 @@ export class DeviceSocketError extends Error {
   }
 }
 
-const errnoNames: Record<number, string> = {
-  1: 'EPERM',
-  13: 'EACCES',
-  19: 'ENODEV',
-  98: 'EADDRINUSE',
-  99: 'EADDRNOTAVAIL',
-};
-
 function fail(c: Libc, what: string, fd: number | undefined): never {
-  const errno = koffi.errno();
+  const errno = lastErrno();
   if (fd !== undefined && fd >= 0) c.close(fd);
-  const code = errnoNames[errno] ?? `errno ${errno}`;
-  throw new DeviceSocketError(`${what}: ${c.strerror(errno)}`, code);
-}
-
-function intValue(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeInt32LE(value);
-  return buffer;
+  throw new DeviceSocketError(`${what}: ${c.strerror(errno)}`, errnoName(errno));
 }
 
 /**

@@ -9,65 +9,33 @@
  * S = blksize + 4 bytes, the file's shorter last block (if in it) last. Segmentation is done in software when
  * the device cannot (loopback and veth do it late, in the driver path), and always before anything leaves.
  *
- * node:dgram cannot set the option, so the socket is made here through libc (koffi, as dhcp/device-socket.ts
+ * node:dgram cannot set the option, so the socket is made here through libc (net/libc.ts, as dhcp/device-socket.ts
  * does for SO_BINDTODEVICE), bound, and handed to dgram with bind({fd}); dgram owns and closes it from then on.
  * The option is read at each sendmsg, so it must never change while sends may wait in libuv's queue: a socket
  * keeps the size it was given, and giving up on GSO means only that later sends carry one block each.
  */
 import dgram from 'node:dgram';
-import koffi from 'koffi';
+import {
+  AF_INET,
+  AF_INET6,
+  errnoName,
+  intValue,
+  lastErrno,
+  loadLibc,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCKADDR_IN6_SIZE,
+  SOCKADDR_IN_SIZE,
+  type Libc,
+} from '../net/libc.ts';
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
-const SOCKADDR_IN_SIZE = 16;
-const SOCKADDR_IN6_SIZE = 28;
 
 /** Most segments one GSO send may carry (UDP_MAX_SEGMENTS: 64 in Linux 4.18-6.x, 128 in newer kernels). */
 export const MAX_SEGMENTS = 64;
 /** Most bytes of UDP payload one send may carry over IPv4 (65535 - 20 - 8); IPv6 allows more, this is enough. */
 export const MAX_GSO_BYTES = 65507;
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
-  bind(fd: number, address: Buffer, length: number): number;
-  close(fd: number): number;
-  strerror(errno: number): string;
-  inet_pton(family: number, text: string, out: Buffer): number;
-  if_nametoindex(name: string): number;
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-    setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
-    bind: lib.func('int bind(int, const void *, uint32_t)') as Libc['bind'],
-    close: lib.func('int close(int)') as Libc['close'],
-    strerror: lib.func('const char *strerror(int)') as Libc['strerror'],
-    inet_pton: lib.func('int inet_pton(int, const char *, void *)') as Libc['inet_pton'],
-    if_nametoindex: lib.func('unsigned int if_nametoindex(const char *)') as Libc['if_nametoindex'],
-  };
-  return libc;
-}
-
-const errnoNames: Record<number, string> = {
-  1: 'EPERM',
-  13: 'EACCES',
-  22: 'EINVAL',
-  92: 'ENOPROTOOPT',
-  95: 'EOPNOTSUPP',
-  97: 'EAFNOSUPPORT',
-  98: 'EADDRINUSE',
-  99: 'EADDRNOTAVAIL',
-};
 
 /** A libc call that failed, with the errno name (`code`) as Node's own socket errors carry it. */
 export class LibcSocketError extends Error {
@@ -75,7 +43,7 @@ export class LibcSocketError extends Error {
   constructor(what: string, errno: number, c: Libc) {
     super(`${what}: ${c.strerror(errno)}`);
     this.name = 'LibcSocketError';
-    this.code = errnoNames[errno] ?? `errno ${errno}`;
+    this.code = errnoName(errno);
   }
 }
 
@@ -119,10 +87,10 @@ export function openUdpSocket(
     return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
   const fd = c.socket(family === 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Promise.reject(new LibcSocketError('socket()', koffi.errno(), c));
+  if (fd < 0) return Promise.reject(new LibcSocketError('socket()', lastErrno(), c));
   try {
     const sa = socketAddress(c, family, address, 0);
-    if (c.bind(fd, sa, sa.length) !== 0) throw new LibcSocketError(`bind ${address}`, koffi.errno(), c);
+    if (c.bind(fd, sa, sa.length) !== 0) throw new LibcSocketError(`bind ${address}`, lastErrno(), c);
   } catch (error) {
     c.close(fd);
     return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -163,8 +131,6 @@ export function setIntOption(
   what = `setsockopt(${level}, ${name})`,
 ): LibcSocketError | undefined {
   const c = loadLibc();
-  const buffer = Buffer.alloc(4);
-  buffer.writeInt32LE(value);
-  if (c.setsockopt(fd, level, name, buffer, 4) === 0) return undefined;
-  return new LibcSocketError(what, koffi.errno(), c);
+  if (c.setsockopt(fd, level, name, intValue(value), 4) === 0) return undefined;
+  return new LibcSocketError(what, lastErrno(), c);
 }
