@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { buildJs, rewriteSpecifiers, STAMP } from './build-js.ts';
 
 const root = join(import.meta.dirname, '..');
+// Not `dist`: the suite runs daemons from it (bin/smeltd) while this test runs.
+const OUT = 'dist-test';
+
+after(() => {
+  for (const name of ['shared', 'daemon']) rmSync(join(root, 'packages', name, OUT), { recursive: true, force: true });
+});
 
 test('relative .ts imports become .js; @smelt/shared names become the built shared files', () => {
   const code = [
@@ -35,8 +41,8 @@ test('relative .ts imports become .js; @smelt/shared names become the built shar
 });
 
 test('the build covers every non-test source file, refers to no .ts file, and the built daemon runs', () => {
-  buildJs(true);
-  const dist = join(root, 'packages/daemon/dist');
+  buildJs(true, OUT);
+  const dist = join(root, 'packages/daemon', OUT);
   assert.ok(existsSync(join(dist, STAMP)));
   assert.ok(existsSync(join(dist, 'discovery/oui-table.txt.gz')), 'assets are copied');
   const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));

@@ -51,11 +51,15 @@ export function rewriteSpecifiers(code: string, fileInDist: string, sharedDist: 
     );
 }
 
-export function buildJs(quiet = false): void {
-  const sharedDist = join(root, 'packages/shared/dist');
+/**
+ * Builds packages/shared/OUT and packages/daemon/OUT (OUT = `dist` unless given: the tests build into a directory
+ * of their own, so that they never pull the build from under a daemon the suite is running).
+ */
+export function buildJs(quiet = false, out = 'dist'): void {
+  const sharedDist = join(root, 'packages/shared', out);
   for (const name of packages) {
     const src = join(root, 'packages', name, 'src');
-    const dist = join(root, 'packages', name, 'dist');
+    const dist = join(root, 'packages', name, out);
     // Built beside, then swapped in: a daemon starting meanwhile sees the old dist or the new one, never half.
     const next = `${dist}.next`;
     rmSync(next, { recursive: true, force: true });
@@ -75,8 +79,16 @@ export function buildJs(quiet = false): void {
       files++;
     }
     writeFileSync(join(next, STAMP), `${new Date().toISOString()}\n`);
-    rmSync(dist, { recursive: true, force: true });
+    // Two renames, the old build removed after: the window without a build is one rename long.
+    const old = `${dist}.old`;
+    rmSync(old, { recursive: true, force: true });
+    try {
+      renameSync(dist, old);
+    } catch {
+      // no build yet
+    }
     renameSync(next, dist);
+    rmSync(old, { recursive: true, force: true });
     if (!quiet) process.stdout.write(`build-js: ${relative(root, dist)}: ${String(files)} files\n`);
   }
 }
