@@ -8,8 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { cleanupAll, cleanupOnSignals, onCleanup } from '../lib/cleanup.ts';
+import { list, numbers, one, parseOptions, runBench, say } from '../lib/cli.ts';
+import { onCleanup } from '../lib/cleanup.ts';
 import { pin, pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
 import { repoRoot } from '../lib/paths.ts';
@@ -43,47 +43,8 @@ const usage = `usage: pnpm bench dhcp [options]
 /** A run starts once less than this share of the CPUs is busy (or after --quiet-wait-s). */
 const QUIET_THRESHOLD = 0.2;
 
-class UsageError extends Error {}
-
-function say(text: string): void {
-  process.stderr.write(`${text}\n`);
-}
-
-function list<T extends string>(text: string | undefined, allowed: readonly T[], fallback: T[]): T[] {
-  if (text === undefined) return fallback;
-  const items = text.split(',').map((item) => item.trim());
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item))
-      throw new UsageError(`unknown value "${item}" (use ${allowed.join(', ')})`);
-  }
-  return items as T[];
-}
-
-function numbers(text: string | undefined, fallback: number[]): number[] {
-  if (text === undefined) return fallback;
-  const values = text.split(',').map(Number);
-  if (values.some((v) => !Number.isInteger(v) || v <= 0))
-    throw new UsageError(`not a list of positive integers: ${text}`);
-  return values;
-}
-
-function one(text: string | undefined, fallback: number): number {
-  return numbers(text, [fallback])[0] ?? fallback;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  cleanupOnSignals();
-  try {
-    return await bench(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`bench dhcp: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  } finally {
-    await cleanupAll();
-  }
+export function main(argv: string[]): Promise<number> {
+  return runBench('dhcp', usage, argv, bench);
 }
 
 /** Puts the report at the end of BENCHMARKS.md's `## DHCP` section (made when missing), before any later section. */
@@ -105,38 +66,28 @@ function writeReport(report: string): string {
 }
 
 async function bench(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        runs: { type: 'string' },
-        write: { type: 'boolean', default: false },
-        json: { type: 'string' },
-        plan: { type: 'boolean', default: false },
-        servers: { type: 'string' },
-        clients: { type: 'string' },
-        modes: { type: 'string' },
-        concurrency: { type: 'string' },
-        'timeout-ms': { type: 'string' },
-        retries: { type: 'string' },
-        warmup: { type: 'string' },
-        'check-sample': { type: 'string' },
-        'max-run-s': { type: 'string' },
-        'repeat-under-s': { type: 'string' },
-        pin: { type: 'string' },
-        'quiet-wait-s': { type: 'string' },
-        'data-root': { type: 'string' },
-        'smeltd-flags': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const o = parsed.values;
+  const o = parseOptions(argv, {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    write: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    plan: { type: 'boolean', default: false },
+    servers: { type: 'string' },
+    clients: { type: 'string' },
+    modes: { type: 'string' },
+    concurrency: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    retries: { type: 'string' },
+    warmup: { type: 'string' },
+    'check-sample': { type: 'string' },
+    'max-run-s': { type: 'string' },
+    'repeat-under-s': { type: 'string' },
+    pin: { type: 'string' },
+    'quiet-wait-s': { type: 'string' },
+    'data-root': { type: 'string' },
+    'smeltd-flags': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (o.help) {
     process.stdout.write(`${usage}\n`);
     return 0;

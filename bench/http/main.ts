@@ -7,8 +7,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import { parseArgs } from 'node:util';
-import { cleanupAll, cleanupOnSignals, onCleanup } from '../lib/cleanup.ts';
+import { numbers, one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
+import { onCleanup } from '../lib/cleanup.ts';
 import { pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
 import { createNetns } from '../lib/netns.ts';
@@ -70,37 +70,8 @@ const QUIET_THRESHOLD = 0.2;
 const MAC = '52:54:00:00:00:01';
 const SCRIPT_PATH = `boot/${MAC.replaceAll(':', '-')}.ipxe`;
 
-class UsageError extends Error {}
-
-function say(text: string): void {
-  process.stderr.write(`${text}\n`);
-}
-
-function numbers(text: string | undefined, fallback: number[], allowZero = false): number[] {
-  if (text === undefined) return fallback;
-  const values = text.split(',').map(Number);
-  if (values.some((v) => !Number.isInteger(v) || v < (allowZero ? 0 : 1)))
-    throw new UsageError(`not a list of ${allowZero ? 'non-negative' : 'positive'} integers: ${text}`);
-  return values;
-}
-
-function one(text: string | undefined, fallback: number, allowZero = false): number {
-  return numbers(text, [fallback], allowZero)[0] ?? fallback;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  cleanupOnSignals();
-  try {
-    return await bench(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`bench http: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  } finally {
-    await cleanupAll();
-  }
+export function main(argv: string[]): Promise<number> {
+  return runBench('http', usage, argv, bench);
 }
 
 /** When a process started (clock ticks after boot, /proc/PID/stat field 22); Infinity when it is gone. */
@@ -151,37 +122,27 @@ interface Tracked {
 }
 
 async function bench(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        write: { type: 'boolean', default: false },
-        json: { type: 'string' },
-        plan: { type: 'boolean', default: false },
-        runs: { type: 'string' },
-        clients: { type: 'string' },
-        'size-mib': { type: 'string' },
-        connections: { type: 'string' },
-        'wrk-s': { type: 'string' },
-        'rss-s': { type: 'string' },
-        'rss-gib': { type: 'string' },
-        servers: { type: 'string' },
-        pin: { type: 'string' },
-        'quiet-wait-s': { type: 'string' },
-        'wait-others-s': { type: 'string' },
-        profile: { type: 'string' },
-        'node-flags': { type: 'string' },
-        phases: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const o = parsed.values;
+  const o = parseOptions(argv, {
+    quick: { type: 'boolean', default: false },
+    write: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    plan: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    clients: { type: 'string' },
+    'size-mib': { type: 'string' },
+    connections: { type: 'string' },
+    'wrk-s': { type: 'string' },
+    'rss-s': { type: 'string' },
+    'rss-gib': { type: 'string' },
+    servers: { type: 'string' },
+    pin: { type: 'string' },
+    'quiet-wait-s': { type: 'string' },
+    'wait-others-s': { type: 'string' },
+    profile: { type: 'string' },
+    'node-flags': { type: 'string' },
+    phases: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (o.help) {
     process.stdout.write(`${usage}\n`);
     return 0;

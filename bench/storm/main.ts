@@ -9,8 +9,8 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { cleanupAll, cleanupOnSignals, onCleanup } from '../lib/cleanup.ts';
+import { list, one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
+import { onCleanup } from '../lib/cleanup.ts';
 import { pinModes, placement, type PinMode } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
 import { repoRoot } from '../lib/paths.ts';
@@ -62,43 +62,8 @@ const usage = `usage: pnpm bench storm [options]
 /** A storm starts once less than this share of the CPUs is busy (or after --quiet-wait-s). */
 const QUIET_THRESHOLD = 0.2;
 
-class UsageError extends Error {}
-
-function say(text: string): void {
-  process.stderr.write(`${text}\n`);
-}
-
-function count(text: string | undefined, fallback: number, allowZero = false): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1))
-    throw new UsageError(`not a ${allowZero ? 'non-negative' : 'positive'} integer: ${text}`);
-  return value;
-}
-
-function list<T extends string>(text: string | undefined, allowed: readonly T[], fallback: T[]): T[] {
-  if (text === undefined) return fallback;
-  const items = text.split(',').map((item) => item.trim());
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item))
-      throw new UsageError(`unknown value "${item}" (use ${allowed.join(', ')})`);
-  }
-  return items as T[];
-}
-
-export async function main(argv: string[]): Promise<number> {
-  cleanupOnSignals();
-  try {
-    return await bench(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`bench storm: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  } finally {
-    await cleanupAll();
-  }
+export function main(argv: string[]): Promise<number> {
+  return runBench('storm', usage, argv, bench);
 }
 
 /** `target` as a hard link to `source` (same file system), else a copy; world-readable (nginx's workers). */
@@ -119,37 +84,27 @@ function makeSearchable(path: string, top: string): void {
 }
 
 async function bench(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        clients: { type: 'string' },
-        write: { type: 'boolean', default: false },
-        json: { type: 'string' },
-        plan: { type: 'boolean', default: false },
-        servers: { type: 'string' },
-        runs: { type: 'string' },
-        'kernel-mib': { type: 'string' },
-        'initrd-mib': { type: 'string' },
-        'ramp-s': { type: 'string' },
-        'max-run-s': { type: 'string' },
-        warmup: { type: 'string' },
-        workers: { type: 'string' },
-        pin: { type: 'string' },
-        'quiet-wait-s': { type: 'string' },
-        'wait-others-s': { type: 'string' },
-        'smeltd-flags': { type: 'string' },
-        profile: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const o = parsed.values;
+  const o = parseOptions(argv, {
+    quick: { type: 'boolean', default: false },
+    clients: { type: 'string' },
+    write: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    plan: { type: 'boolean', default: false },
+    servers: { type: 'string' },
+    runs: { type: 'string' },
+    'kernel-mib': { type: 'string' },
+    'initrd-mib': { type: 'string' },
+    'ramp-s': { type: 'string' },
+    'max-run-s': { type: 'string' },
+    warmup: { type: 'string' },
+    workers: { type: 'string' },
+    pin: { type: 'string' },
+    'quiet-wait-s': { type: 'string' },
+    'wait-others-s': { type: 'string' },
+    'smeltd-flags': { type: 'string' },
+    profile: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (o.help) {
     process.stdout.write(`${usage}\n`);
     return 0;
@@ -157,19 +112,19 @@ async function bench(argv: string[]): Promise<number> {
   const base = o.quick ? quickPlan : fullPlan;
   const plan: Plan = {
     servers: list(o.servers, serverIds, base.servers),
-    clients: count(o.clients, base.clients),
-    runs: count(o.runs, base.runs),
-    kernelMiB: count(o['kernel-mib'], base.kernelMiB),
-    initrdMiB: count(o['initrd-mib'], base.initrdMiB),
-    rampS: count(o['ramp-s'], base.rampS, true),
-    maxRunS: count(o['max-run-s'], base.maxRunS),
-    warmup: count(o.warmup, base.warmup, true),
+    clients: one(o.clients, base.clients),
+    runs: one(o.runs, base.runs),
+    kernelMiB: one(o['kernel-mib'], base.kernelMiB),
+    initrdMiB: one(o['initrd-mib'], base.initrdMiB),
+    rampS: one(o['ramp-s'], base.rampS, true),
+    maxRunS: one(o['max-run-s'], base.maxRunS),
+    warmup: one(o.warmup, base.warmup, true),
   };
   if (plan.clients > 60_000) throw new UsageError('at most 60000 machines (the pool is a /16)');
   const pinMode: PinMode = list(o.pin, pinModes, ['split'])[0] ?? 'split';
   const where = placement(pinMode);
-  const quietWaitS = count(o['quiet-wait-s'], o.quick ? 60 : 600, true);
-  const waitOthersS = count(o['wait-others-s'], o.quick ? 0 : 1800, true);
+  const quietWaitS = one(o['quiet-wait-s'], o.quick ? 60 : 600, true);
+  const waitOthersS = one(o['wait-others-s'], o.quick ? 0 : 1800, true);
   const smeltdFlags = (o['smeltd-flags'] ?? '').split(/\s+/).filter(Boolean);
   const command = `pnpm bench storm${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`;
   const gb = (plan.clients * (plan.kernelMiB + plan.initrdMiB) * 2 ** 20) / 1e9;
@@ -369,7 +324,7 @@ async function bench(argv: string[]): Promise<number> {
         ...(where.server !== undefined && { serverCpu: where.server }),
         ...(where.client !== undefined && { clientCpu: where.client }),
         smeltdFlags,
-        workers: count(o.workers, 0, true),
+        workers: one(o.workers, 0, true),
         ...(o.profile !== undefined && { profileDir: o.profile }),
         capturedScript,
         beforeStorm,

@@ -6,8 +6,8 @@
 import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { cleanupAll, cleanupOnSignals, onCleanup } from '../lib/cleanup.ts';
+import { list, numbers, parseOptions, runBench, say } from '../lib/cli.ts';
+import { onCleanup } from '../lib/cleanup.ts';
 import { pin, pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
 import { addDelay, createNetns, createVethLink, type Delay, type Netns } from '../lib/netns.ts';
@@ -53,30 +53,6 @@ const QUIET_THRESHOLD = 0.2;
 const ports: Record<ServerId, number> = { smeltd: 6901, 'tftpd-hpa': 6902, atftpd: 6903, 'smeltd-nogso': 6904 };
 const probeScript = new URL('probe.ts', import.meta.url).pathname;
 
-function list<T extends string>(text: string | undefined, allowed: readonly T[], fallback: T[]): T[] {
-  if (text === undefined) return fallback;
-  const items = text.split(',').map((item) => item.trim());
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item))
-      throw new UsageError(`unknown value "${item}" (use ${allowed.join(', ')})`);
-  }
-  return items as T[];
-}
-
-function numbers(text: string | undefined, fallback: number[]): number[] {
-  if (text === undefined) return fallback;
-  const values = text.split(',').map(Number);
-  if (values.some((v) => !Number.isInteger(v) || v <= 0))
-    throw new UsageError(`not a list of positive integers: ${text}`);
-  return values;
-}
-
-class UsageError extends Error {}
-
-function say(text: string): void {
-  process.stderr.write(`${text}\n`);
-}
-
 /** What a server will agree to for (blksize, windowsize), before probing: for the up-front time estimate. */
 function expectedAgreement(server: ServerId, link: LinkKind, blksize: number, windowsize: number) {
   return {
@@ -85,51 +61,30 @@ function expectedAgreement(server: ServerId, link: LinkKind, blksize: number, wi
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  cleanupOnSignals();
-  try {
-    return await bench(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`bench tftp: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  } finally {
-    await cleanupAll();
-  }
+export function main(argv: string[]): Promise<number> {
+  return runBench('tftp', usage, argv, bench);
 }
 
 async function bench(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        runs: { type: 'string' },
-        write: { type: 'boolean', default: false },
-        json: { type: 'string' },
-        plan: { type: 'boolean', default: false },
-        servers: { type: 'string' },
-        links: { type: 'string' },
-        sizes: { type: 'string' },
-        concurrency: { type: 'string' },
-        clients: { type: 'string' },
-        blksizes: { type: 'string' },
-        windowsizes: { type: 'string' },
-        'max-run-s': { type: 'string' },
-        'repeat-under-s': { type: 'string' },
-        pin: { type: 'string' },
-        'quiet-wait-s': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const o = parsed.values;
+  const o = parseOptions(argv, {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    write: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    plan: { type: 'boolean', default: false },
+    servers: { type: 'string' },
+    links: { type: 'string' },
+    sizes: { type: 'string' },
+    concurrency: { type: 'string' },
+    clients: { type: 'string' },
+    blksizes: { type: 'string' },
+    windowsizes: { type: 'string' },
+    'max-run-s': { type: 'string' },
+    'repeat-under-s': { type: 'string' },
+    pin: { type: 'string' },
+    'quiet-wait-s': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (o.help) {
     process.stdout.write(`${usage}\n`);
     return 0;

@@ -18,10 +18,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { guestFiles } from '../../test/harness/guest.ts';
 import { E1000_ROM, qemuArgs, QEMU } from '../../test/harness/qemu.ts';
-import { cleanupAll, cleanupOnSignals, onCleanup } from '../lib/cleanup.ts';
+import { one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
+import { onCleanup } from '../lib/cleanup.ts';
 import { describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { otherBenchmarks } from '../lib/proc.ts';
@@ -65,33 +65,8 @@ const usage = `usage: pnpm bench vms [options]
 
 const QUIET_THRESHOLD = 0.2;
 
-class UsageError extends Error {}
-
-function say(text: string): void {
-  process.stderr.write(`${text}\n`);
-}
-
-function count(text: string | undefined, fallback: number, allowZero = false): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1))
-    throw new UsageError(`not a ${allowZero ? 'non-negative' : 'positive'} integer: ${text}`);
-  return value;
-}
-
-export async function main(argv: string[]): Promise<number> {
-  cleanupOnSignals();
-  try {
-    return await bench(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`bench vms: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  } finally {
-    await cleanupAll();
-  }
+export function main(argv: string[]): Promise<number> {
+  return runBench('vms', usage, argv, bench);
 }
 
 /** The VMs' MACs: QEMU's locally administered prefix, then "5e" (smelt) and the index. */
@@ -112,42 +87,32 @@ function place(source: string | Buffer, target: string, top: string): void {
 }
 
 async function bench(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        vms: { type: 'string' },
-        runs: { type: 'string' },
-        servers: { type: 'string' },
-        'max-run-s': { type: 'string' },
-        'memory-mib': { type: 'string' },
-        write: { type: 'boolean', default: false },
-        json: { type: 'string' },
-        keep: { type: 'string' },
-        'capture-http': { type: 'boolean', default: false },
-        'smeltd-commit': { type: 'string' },
-        plan: { type: 'boolean', default: false },
-        'quiet-wait-s': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const o = parsed.values;
+  const o = parseOptions(argv, {
+    quick: { type: 'boolean', default: false },
+    vms: { type: 'string' },
+    runs: { type: 'string' },
+    servers: { type: 'string' },
+    'max-run-s': { type: 'string' },
+    'memory-mib': { type: 'string' },
+    write: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    keep: { type: 'string' },
+    'capture-http': { type: 'boolean', default: false },
+    'smeltd-commit': { type: 'string' },
+    plan: { type: 'boolean', default: false },
+    'quiet-wait-s': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
   if (o.help) {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const vms = count(o.vms, o.quick ? 2 : 5);
+  const vms = one(o.vms, o.quick ? 2 : 5);
   if (vms > 50) throw new UsageError('at most 50 VMs (the pool is .100-.149)');
-  const runs = count(o.runs, o.quick ? 1 : 2);
-  const maxRunS = count(o['max-run-s'], 300);
-  const memoryMb = count(o['memory-mib'], 384);
-  const quietWaitS = count(o['quiet-wait-s'], o.quick ? 60 : 600, true);
+  const runs = one(o.runs, o.quick ? 1 : 2);
+  const maxRunS = one(o['max-run-s'], 300);
+  const memoryMb = one(o['memory-mib'], 384);
+  const quietWaitS = one(o['quiet-wait-s'], o.quick ? 60 : 600, true);
   let servers: ServerId[] = [...serverIds];
   if (o.servers !== undefined) {
     servers = o.servers.split(',').map((item) => item.trim()) as ServerId[];
