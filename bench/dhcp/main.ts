@@ -5,14 +5,14 @@
  * completed DORA per second, p50/p99 latency, retries, NAKs, failures, and whether every ACKed lease is in the
  * server's store, also after kill -9 and a restart. See BENCHMARKS.md.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { addToBenchmarks, insertIntoSection } from '../lib/benchmarks-md.ts';
 import { list, numbers, one, parseOptions, runBench, say } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { pin, pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
-import { repoRoot } from '../lib/paths.ts';
 import { run } from '../lib/process.ts';
 import { duration, fmt } from '../lib/stats.ts';
 import { generatorModes } from './generator.ts';
@@ -45,24 +45,6 @@ const QUIET_THRESHOLD = 0.2;
 
 export function main(argv: string[]): Promise<number> {
   return runBench('dhcp', usage, argv, bench);
-}
-
-/** Puts the report at the end of BENCHMARKS.md's `## DHCP` section (made when missing), before any later section. */
-function writeReport(report: string): string {
-  const path = join(repoRoot, 'BENCHMARKS.md');
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const lines = text.replace(/\n+$/, '').split('\n');
-  const start = lines.findIndex((line) => line === '## DHCP' || line.startsWith('## DHCP '));
-  if (start === -1) {
-    writeFileSync(path, `${lines.join('\n')}\n\n## DHCP\n\n${report}\n`);
-    return path;
-  }
-  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  if (end === -1) end = lines.length;
-  const before = lines.slice(0, end).join('\n').replace(/\n+$/, '');
-  const after = lines.slice(end).join('\n');
-  writeFileSync(path, `${before}\n\n${report.trim()}\n${after ? `\n${after}\n` : ''}`);
-  return path;
 }
 
 async function bench(argv: string[]): Promise<number> {
@@ -307,9 +289,7 @@ async function bench(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${report}\n`);
   if (o.write) {
-    const path = writeReport(report);
-    const prettier = join(repoRoot, 'node_modules/.bin/prettier');
-    if (existsSync(prettier)) await run(prettier, ['--write', path]);
+    const path = await addToBenchmarks(report, (text, formatted) => insertIntoSection(text, '## DHCP', formatted));
     say(`bench dhcp: added to the DHCP section of ${path}`);
   }
   const lost = results.measurements.reduce(

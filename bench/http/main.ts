@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import { addToBenchmarks } from '../lib/benchmarks-md.ts';
 import { numbers, one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { pinModes, placement } from '../lib/cpu.ts';
@@ -20,7 +21,7 @@ import { buildHugeIso, buildPayloadIso, freeBytes, hugeIsoNeeds, type IsoFixture
 import { estimateSeconds, fullPlan, quickPlan, type Plan } from './plan.ts';
 import { renderSummary, summariseFile } from './profile.ts';
 import {
-  insertIntoSection,
+  placeReport,
   renderReport,
   type BigCell,
   type MemoryCell,
@@ -586,26 +587,9 @@ async function bench(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${report}\n`);
   if (o.write) {
-    const path = await writeReport(report);
+    const path = await addToBenchmarks(report, placeReport);
     say(`bench http: added to ${path}`);
   }
   say(`bench http: done in ${duration(info.elapsedS)}${corrupt ? `; ${corrupt} CORRUPT transfers` : ''}`);
   return corrupt > 0 ? 1 : 0;
-}
-
-/**
- * Adds the report to BENCHMARKS.md's HTTP section, formatted by prettier on its own (so that BENCHMARKS.md stays
- * `prettier --check` clean without this bench reformatting anyone else's section).
- */
-async function writeReport(report: string): Promise<string> {
-  const path = join(repoRoot, 'BENCHMARKS.md');
-  let formatted = report;
-  const prettier = join(repoRoot, 'node_modules/.bin/prettier');
-  if (existsSync(prettier)) {
-    const result = await run(prettier, ['--stdin-filepath', path], { input: report });
-    if (result.code === 0 && result.stdout.trim() !== '') formatted = result.stdout;
-  }
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  writeFileSync(path, insertIntoSection(text, formatted));
-  return path;
 }

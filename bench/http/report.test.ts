@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { summarise } from './profile.ts';
-import { insertIntoSection } from './report.ts';
+import { placeReport } from './report.ts';
 import { percentile } from './transfers.ts';
 import { parseWrk } from './wrk.ts';
 
@@ -33,12 +33,12 @@ describe('bench http: the pure parts', () => {
     assert.ok(Number.isNaN(percentile([], 50)));
   });
 
-  test('insertIntoSection makes the section at the end, then adds runs inside it', () => {
+  test('placeReport makes the section at the end, then adds runs inside it', () => {
     const start = '# Benchmarks\n\n## TFTP\n\ntftp text\n';
-    const once = insertIntoSection(start, '### HTTP run of A\n\nfirst');
+    const once = placeReport(start, '### HTTP run of A\n\nfirst');
     assert.match(once, /## TFTP\n\ntftp text\n\n## HTTP\n[\s\S]*### HTTP run of A\n\nfirst\n$/);
     const later = `${once}\n## Boot storm\n\nstorm text\n`;
-    const twice = insertIntoSection(later, '### HTTP run of B\n\nsecond\n');
+    const twice = placeReport(later, '### HTTP run of B\n\nsecond\n');
     assert.match(twice, /first\n\n### HTTP run of B\n\nsecond\n\n## Boot storm\n\nstorm text\n$/);
     assert.equal(twice.match(/^## HTTP$/gm)?.length, 1);
     assert.ok(twice.startsWith(start.trimEnd()));

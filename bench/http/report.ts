@@ -1,3 +1,4 @@
+import { insertIntoSection } from '../lib/benchmarks-md.ts';
 import { duration, fmt, median, MiB } from '../lib/stats.ts';
 import { markdownTable } from '../lib/table.ts';
 import type { ServerId } from './servers.ts';
@@ -288,18 +289,7 @@ const sectionIntro = `## HTTP
 smeltd's per-MAC iPXE script against nginx serving a static file of the same bytes, in one run. Runs are listed
 below, newest last.`;
 
-/**
- * BENCHMARKS.md with the report added at the end of its "## HTTP" section (the section made at the end of the file
- * when missing), so that a section someone adds after it stays after it.
- */
-export function insertIntoSection(text: string, report: string): string {
-  let source = text;
-  if (!/^## HTTP\s*$/m.test(source)) source = `${source.trimEnd()}\n\n${sectionIntro}\n`;
-  const lines = source.split('\n');
-  const start = lines.findIndex((line) => /^## HTTP\s*$/.test(line));
-  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  if (end === -1) end = lines.length;
-  const before = lines.slice(0, end).join('\n').trimEnd();
-  const after = lines.slice(end).join('\n').trimEnd();
-  return `${before}\n\n${report.trim()}\n${after ? `\n${after}\n` : ''}`;
+/** BENCHMARKS.md with the report at the end of its "## HTTP" section (made at the end of the file when missing). */
+export function placeReport(text: string, report: string): string {
+  return insertIntoSection(text, '## HTTP', report, sectionIntro);
 }

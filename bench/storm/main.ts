@@ -9,6 +9,7 @@
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { addToBenchmarks } from '../lib/benchmarks-md.ts';
 import { list, one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { pinModes, placement, type PinMode } from '../lib/cpu.ts';
@@ -21,7 +22,7 @@ import { duration } from '../lib/stats.ts';
 import { describeFirmware } from './firmware.ts';
 import { measureServer, writeReferenceScript, type Measurement } from './measure.ts';
 import { estimateSeconds, fullPlan, quickPlan, type Plan } from './plan.ts';
-import { insertIntoSection, renderReport, verdicts, type RunInfo } from './report.ts';
+import { placeReport, renderReport, verdicts, type RunInfo } from './report.ts';
 import {
   DNSMASQ_TFTP_MAX,
   dnsmasqCommand,
@@ -365,17 +366,7 @@ async function bench(argv: string[]): Promise<number> {
   if (o.write) {
     // Only this report goes through prettier (BENCHMARKS.md is checked by prettier --check), never the sections
     // others wrote; the file is read again right before writing, as others append their own sections.
-    let formatted = report;
-    const prettier = join(repoRoot, 'node_modules/.bin/prettier');
-    if (existsSync(prettier)) {
-      const draft = join(scratch, 'report.md');
-      writeFileSync(draft, `${report}\n`);
-      const result = await run(prettier, ['--config', join(repoRoot, '.prettierrc.json'), '--write', draft]);
-      if (result.code === 0) formatted = readFileSync(draft, 'utf8');
-    }
-    const path = join(repoRoot, 'BENCHMARKS.md');
-    const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-    writeFileSync(path, insertIntoSection(text, formatted));
+    const path = await addToBenchmarks(report, placeReport);
     say(`bench storm: added to the "Boot storm" section of ${path}`);
   }
   const { allPass } = verdicts(measurements, plan.clients, QUIET_THRESHOLD);

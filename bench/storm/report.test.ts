@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { StormResult } from './client.ts';
 import type { Measurement } from './measure.ts';
-import { insertIntoSection, verdicts } from './report.ts';
+import { placeReport, verdicts } from './report.ts';
 import type { ServerId } from './servers.ts';
 
 function measurement(server: ServerId, result: Partial<StormResult>): Measurement {
@@ -25,11 +25,11 @@ function measurement(server: ServerId, result: Partial<StormResult>): Measuremen
 
 describe('bench storm report', () => {
   test('makes the section at the end of the file, then adds each run at the end of it', () => {
-    const first = insertIntoSection('# Benchmarks\n\n## DHCP\n\ndhcp text\n', '### Boot storm run of A\n\nfigures A\n');
+    const first = placeReport('# Benchmarks\n\n## DHCP\n\ndhcp text\n', '### Boot storm run of A\n\nfigures A\n');
     assert.match(first, /## DHCP\n\ndhcp text\n\n## Boot storm\n/);
     assert.ok(first.trimEnd().endsWith('figures A'));
     const later = `${first}\n## Someone else's section\n\ntheirs\n`;
-    const second = insertIntoSection(later, '### Boot storm run of B\n\nfigures B\n');
+    const second = placeReport(later, '### Boot storm run of B\n\nfigures B\n');
     assert.ok(second.indexOf('figures A') < second.indexOf('figures B'));
     assert.ok(second.indexOf('figures B') < second.indexOf("## Someone else's section"));
     assert.ok(second.trimEnd().endsWith('theirs'));

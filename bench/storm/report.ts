@@ -1,3 +1,4 @@
+import { insertIntoSection } from '../lib/benchmarks-md.ts';
 import { duration, median } from '../lib/stats.ts';
 import { markdownTable } from '../lib/table.ts';
 import { stageNames, stageTitles } from './firmware.ts';
@@ -315,15 +316,7 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
   return out.join('\n');
 }
 
-/** Puts a run's report at the end of the `## Boot storm` section (made at the end of the file when missing). */
-export function insertIntoSection(text: string, report: string): string {
-  let source = text.trimEnd();
-  if (!/^## Boot storm\s*$/m.test(source)) source = `${source}\n\n${sectionIntro}`;
-  const lines = source.split('\n');
-  const start = lines.findIndex((line) => /^## Boot storm\s*$/.test(line));
-  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  if (end === -1) end = lines.length;
-  const before = lines.slice(0, end).join('\n').trimEnd();
-  const after = lines.slice(end).join('\n').trimEnd();
-  return `${before}\n\n${report.trim()}\n${after ? `\n${after}\n` : ''}`;
+/** BENCHMARKS.md with a run's report at the end of the `## Boot storm` section (made at the end when missing). */
+export function placeReport(text: string, report: string): string {
+  return insertIntoSection(text, '## Boot storm', report, sectionIntro);
 }

@@ -3,15 +3,15 @@
  * same random files to curl and atftp, on loopback and on a namespace link with 1 ms of added delay, every
  * download SHA-256-checked. See BENCHMARKS.md.
  */
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { addToBenchmarks, insertIntoSection } from '../lib/benchmarks-md.ts';
 import { list, numbers, parseOptions, runBench, say } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { pin, pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
 import { addDelay, createNetns, createVethLink, type Delay, type Netns } from '../lib/netns.ts';
-import { repoRoot } from '../lib/paths.ts';
 import { ensureRandomFile, type Payload } from '../lib/payload.ts';
 import { run, type Service } from '../lib/process.ts';
 import { duration, fmt, median } from '../lib/stats.ts';
@@ -427,12 +427,9 @@ async function bench(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${report}\n`);
   if (o.write) {
-    const path = join(repoRoot, 'BENCHMARKS.md');
-    if (!existsSync(path)) writeFileSync(path, '# Benchmarks\n');
-    appendFileSync(path, `\n${report}\n`);
-    const prettier = join(repoRoot, 'node_modules/.bin/prettier');
-    if (existsSync(prettier)) await run(prettier, ['--write', path]);
-    say(`bench tftp: appended to ${path}`);
+    // Runs are level-2 headings of their own ("## TFTP run of ..."): they go at the end of the TFTP ones.
+    const path = await addToBenchmarks(report, (text, formatted) => insertIntoSection(text, '## TFTP', formatted));
+    say(`bench tftp: added to the TFTP section of ${path}`);
   }
   say(`bench tftp: done in ${duration(info.elapsedS)}${corrupt ? `; ${corrupt} CORRUPT downloads` : ''}`);
   return corrupt > 0 ? 1 : 0;

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { guestFiles } from '../../test/harness/guest.ts';
 import { E1000_ROM, qemuArgs, QEMU } from '../../test/harness/qemu.ts';
+import { addToBenchmarks } from '../lib/benchmarks-md.ts';
 import { one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
@@ -290,17 +291,7 @@ async function bench(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${report}\n`);
   if (o.write) {
-    let formatted = report;
-    const prettier = join(repoRoot, 'node_modules/.bin/prettier');
-    if (existsSync(prettier)) {
-      const draft = join(scratch, 'report.md');
-      writeFileSync(draft, `${report}\n`);
-      const result = await run(prettier, ['--config', join(repoRoot, '.prettierrc.json'), '--write', draft]);
-      if (result.code === 0) formatted = readFileSync(draft, 'utf8');
-    }
-    const path = join(repoRoot, 'BENCHMARKS.md');
-    const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-    writeFileSync(path, insertIntoSubsection(text, formatted));
+    const path = await addToBenchmarks(report, insertIntoSubsection);
     say(`bench vms: added to "### Five real VMs" in ${path}`);
   }
   const { allPass } = verdicts(measurements, vms);

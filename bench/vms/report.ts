@@ -1,3 +1,4 @@
+import { insertIntoSection } from '../lib/benchmarks-md.ts';
 import { median } from '../lib/stats.ts';
 import { markdownTable } from '../lib/table.ts';
 import type { HttpKind, Measurement } from './measure.ts';
@@ -314,20 +315,8 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
  * method, the first time).
  */
 export function insertIntoSubsection(text: string, report: string): string {
-  let lines = text.trimEnd().split('\n');
-  if (!lines.some((line) => /^## Boot storm\s*$/.test(line))) lines.push('', '## Boot storm');
-  if (!lines.some((line) => line.trim() === SUBSECTION)) {
-    const start = lines.findIndex((line) => /^## Boot storm\s*$/.test(line));
-    let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-    if (end === -1) end = lines.length;
-    const before = lines.slice(0, end).join('\n').trimEnd();
-    const after = lines.slice(end);
-    lines = [...`${before}\n\n${subsectionIntro.trim()}\n`.split('\n'), ...(after.length > 0 ? after : [])];
-  }
-  const start = lines.findIndex((line) => line.trim() === SUBSECTION);
-  let end = lines.findIndex((line, i) => i > start && (line.startsWith('## ') || line.startsWith('### ')));
-  if (end === -1) end = lines.length;
-  const before = lines.slice(0, end).join('\n').trimEnd();
-  const after = lines.slice(end).join('\n').trimEnd();
-  return `${before}\n\n${report.trim()}\n${after ? `\n${after}\n` : ''}`;
+  const withSubsection = text.split('\n').some((line) => line.trim() === SUBSECTION)
+    ? text
+    : insertIntoSection(text, '## Boot storm', subsectionIntro);
+  return insertIntoSection(withSubsection, SUBSECTION, report);
 }
