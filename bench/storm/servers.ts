@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pin } from '../lib/cpu.ts';
@@ -6,6 +6,7 @@ import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { startLoggedService, tailOf } from '../lib/logged-service.ts';
 import { run, type Service } from '../lib/process.ts';
+import { startDnsmasqNginx, waitListening } from '../lib/reference.ts';
 import { NETMASK, SUBNET, type Pool } from './topology.ts';
 import { smeltdEntry } from '../lib/smeltd-entry.ts';
 
@@ -73,28 +74,6 @@ function launch(name: string, c: ServerContext, argv: readonly string[]): Servic
 /** A server's whole log (up to 64 MiB), split in lines. */
 function logLines(c: ServerContext, name: string): string[] {
   return tailOf(join(c.dir, `${name}.log`), 64 * 2 ** 20).split('\n');
-}
-
-/** Whether something in the namespace listens on `port` (UDP, or TCP with tcp = true). */
-async function listening(ns: Netns, port: number, tcp: boolean): Promise<boolean> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns.name, 'ss', '-Hn', tcp ? '-tl' : '-ul', `sport = :${port}`]);
-  return stdout.trim() !== '';
-}
-
-async function waitListening(services: Service[], ns: Netns, ports: [number, boolean][], timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const dead = services.find((service) => !service.alive());
-    if (dead) {
-      const said = dead.output().trim().split('\n').slice(-5).join(' / ').slice(-800);
-      throw new Error(`${dead.name} exited before it was serving: ${said || 'no output'}`);
-    }
-    let all = true;
-    for (const [port, tcp] of ports) if (!(await listening(ns, port, tcp))) all = false;
-    if (all) return;
-    if (Date.now() > deadline) throw new Error(`not serving within ${timeoutMs / 1000} s (ports ${ports.join(' ')})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Lines of output counted by message (timestamps and numbers blurred), most frequent first: "3× message". */
@@ -236,31 +215,15 @@ export function nginxConfig(c: ServerContext): string {
 }
 
 async function startReference(c: ServerContext): Promise<RunningServers> {
-  mkdirSync(c.dir, { recursive: true });
   const config = nginxConfig(c);
-  const configPath = join(c.dir, 'nginx.conf');
-  writeFileSync(configPath, config);
-  const nginxArgs = ['nginx', '-p', c.dir, '-e', join(c.dir, 'error.log'), '-c', configPath, '-g', 'daemon off;'];
-  const dnsmasqArgs = dnsmasqCommand(c);
-  const dnsmasq = launch('dnsmasq', c, dnsmasqArgs);
-  const nginx = launch('nginx', c, nginxArgs);
+  const { dnsmasq, nginx, dnsmasqArgs, nginxArgs, stop } = await startDnsmasqNginx({
+    dir: c.dir,
+    ns: c.ns,
+    nginxConfig: config,
+    dnsmasqArgs: dnsmasqCommand(c),
+    launch: (name, argv) => launch(name, c, argv),
+  });
   const services = [dnsmasq, nginx];
-  try {
-    await waitListening(
-      services,
-      c.ns,
-      [
-        [67, false],
-        [69, false],
-        [80, true],
-      ],
-      15_000,
-    );
-  } catch (error) {
-    await nginx.stop();
-    await dnsmasq.stop();
-    throw error;
-  }
   const errorLog = () => {
     try {
       return readFileSync(join(c.dir, 'error.log'), 'utf8');
@@ -289,10 +252,7 @@ async function startReference(c: ServerContext): Promise<RunningServers> {
               ),
           ),
       ),
-    stop: async () => {
-      await nginx.stop();
-      await dnsmasq.stop();
-    },
+    stop,
   };
 }
 

@@ -15,6 +15,7 @@ import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { cpuSeconds, processTree } from '../lib/proc.ts';
 import { run, type Service } from '../lib/process.ts';
+import { startDnsmasqNginx, waitListening } from '../lib/reference.ts';
 
 export const serverIds = ['smeltd', 'reference'] as const;
 export type ServerId = (typeof serverIds)[number];
@@ -68,27 +69,6 @@ export interface RunningServers {
 function launch(name: string, c: ServerContext, argv: readonly string[]): Service {
   const [command, ...args] = c.ns.wrap(argv);
   return startLoggedService(name, command ?? 'ip', args, join(c.dir, `${name}.log`));
-}
-
-async function listening(ns: Netns, port: number, tcp: boolean): Promise<boolean> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns.name, 'ss', '-Hn', tcp ? '-tl' : '-ul', `sport = :${port}`]);
-  return stdout.trim() !== '';
-}
-
-async function waitListening(services: Service[], ns: Netns, ports: [number, boolean][], timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const dead = services.find((service) => !service.alive());
-    if (dead) {
-      const said = dead.output().trim().split('\n').slice(-5).join(' / ').slice(-800);
-      throw new Error(`${dead.name} exited before it was serving: ${said || 'no output'}`);
-    }
-    let all = true;
-    for (const [port, tcp] of ports) if (!(await listening(ns, port, tcp))) all = false;
-    if (all) return;
-    if (Date.now() > deadline) throw new Error(`not serving within ${timeoutMs / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 const lines = (path: string) =>
@@ -306,31 +286,14 @@ export function nginxConfig(c: ServerContext): string {
 }
 
 async function startReference(c: ServerContext): Promise<RunningServers> {
-  mkdirSync(c.dir, { recursive: true });
-  const config = nginxConfig(c);
-  const configPath = join(c.dir, 'nginx.conf');
-  writeFileSync(configPath, config);
-  const nginxArgs = ['nginx', '-p', c.dir, '-e', join(c.dir, 'error.log'), '-c', configPath, '-g', 'daemon off;'];
-  const dnsmasqArgs = dnsmasqCommand(c);
-  const dnsmasq = launch('dnsmasq', c, dnsmasqArgs);
-  const nginx = launch('nginx', c, nginxArgs);
+  const { dnsmasq, nginx, stop } = await startDnsmasqNginx({
+    dir: c.dir,
+    ns: c.ns,
+    nginxConfig: nginxConfig(c),
+    dnsmasqArgs: dnsmasqCommand(c),
+    launch: (name, argv) => launch(name, c, argv),
+  });
   const services = [dnsmasq, nginx];
-  try {
-    await waitListening(
-      services,
-      c.ns,
-      [
-        [67, false],
-        [69, false],
-        [80, true],
-      ],
-      15_000,
-    );
-  } catch (error) {
-    await nginx.stop();
-    await dnsmasq.stop();
-    throw error;
-  }
   return {
     id: 'reference',
     services,
@@ -345,10 +308,7 @@ async function startReference(c: ServerContext): Promise<RunningServers> {
         /error|fail|warn|NAK|no address/i.test(line),
       ),
     describe: [],
-    stop: async () => {
-      await nginx.stop();
-      await dnsmasq.stop();
-    },
+    stop,
   };
 }
 
