@@ -39,7 +39,7 @@ const usage = `usage: pnpm bench tftp [options]
   --json FILE           also write every run's raw figures there
   --plan                print what would run and the time estimate, then stop
   --servers LIST        of smeltd,tftpd-hpa,atftpd          --links LIST        of loopback,link
-                        (and smeltd-nogso: smeltd with SMELT_TFTP_GSO=off, for an A/B of UDP GSO)
+                        (and smeltd-nogso: smeltd with --tftp.gso false, for an A/B of UDP GSO)
   --sizes LIST          file sizes in MiB (30,300)          --concurrency LIST  clients at once (1,20)
   --clients LIST        of curl,atftp                       --blksizes LIST     --windowsizes LIST
   --max-run-s S         skip combinations estimated above S seconds per run (default 120)

@@ -5,7 +5,7 @@ import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { run, startService, type Service } from '../lib/process.ts';
 
-/** smeltd-nogso: smeltd with UDP GSO turned off (SMELT_TFTP_GSO=off), for an A/B in one run; not run by default. */
+/** smeltd-nogso: smeltd with UDP GSO turned off (--tftp.gso false), for an A/B in one run; not run by default. */
 export const serverIds = ['smeltd', 'tftpd-hpa', 'atftpd', 'smeltd-nogso'] as const;
 export type ServerId = (typeof serverIds)[number];
 
@@ -141,9 +141,9 @@ const smeltdNoGso: ServerSpec = {
   id: 'smeltd-nogso',
   missing: () => smeltd.missing(),
   async version() {
-    return `${await smeltd.version()}, SMELT_TFTP_GSO=off (one sendmsg per DATA block)`;
+    return `${await smeltd.version()}, tftp.gso false (one sendmsg per DATA block)`;
   },
-  commandLine: (c) => ['env', 'SMELT_TFTP_GSO=off', ...smeltd.commandLine(c)],
+  commandLine: (c) => [...smeltd.commandLine(c), '--tftp.gso', 'false'],
   start(context) {
     mkdirSync(join(context.scratch, 'data'), { recursive: true });
     writeFileSync(join(context.scratch, 'smeltd.json'), `${JSON.stringify(smeltdConfig(context), null, 2)}\n`);

@@ -287,10 +287,10 @@ describe('windows in one syscall (UDP GSO)', () => {
     });
   }
 
-  test('SMELT_TFTP_GSO=off: one datagram per send, and the same blocks arrive', async () => {
+  test('tftp.gso false (SMELT_TFTP_GSO=false): one datagram per send, and the same blocks arrive', async () => {
     const plain = await startSmeltd({
       dataDir: join(root, 'data-nogso'),
-      env: { SMELT_TFTP_GSO: 'off' },
+      env: { SMELT_TFTP_GSO: 'false' },
       config: { files: { dirs: [filesDir] }, ipxe: { dir: join(root, 'no-ipxe') } },
     });
     try {

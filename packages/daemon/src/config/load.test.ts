@@ -59,6 +59,7 @@ describe('resolveConfig', () => {
         timeout: 1,
         retries: 5,
         maxQueue: 10_000,
+        gso: true,
       },
       files: { dirs: [] },
       dhcp: {
@@ -95,6 +96,19 @@ describe('resolveConfig', () => {
       const config = resolveConfig({ file: file(fileText), env, flags });
       assert.equal(config.dataDir, '/from/flag');
       assert.equal(config.dhcp.leaseTime, 800);
+    });
+
+    test('a boolean setting takes true/false, yes/no, on/off, 1/0 from env or a flag; anything else is refused', () => {
+      const base = { address: '10.0.0.2' };
+      assert.equal(resolveConfig({ env: {}, flags: { ...base, 'tftp.gso': 'false' } }).tftp.gso, false);
+      assert.equal(resolveConfig({ env: { SMELT_TFTP_GSO: 'Off' }, flags: base }).tftp.gso, false);
+      assert.equal(resolveConfig({ env: { SMELT_TFTP_GSO: 'yes' }, flags: base }).tftp.gso, true);
+      assert.equal(resolveConfig({ env: {}, flags: base }).tftp.gso, true, 'on by default');
+      const problems = problemsOf({ env: {}, flags: { ...base, 'tftp.gso': 'maybe' } });
+      assert.ok(
+        problems.some((p) => p.startsWith('tftp.gso: ') && p.includes('boolean')),
+        problems.join('; '),
+      );
     });
 
     test('env wins over the file', () => {

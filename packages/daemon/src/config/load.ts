@@ -71,6 +71,13 @@ function coerce(key: ConfigKey, text: string): unknown {
         .split(',')
         .map((item) => item.trim())
         .filter((item) => item !== '');
+    case 'boolean': {
+      // Left as text when it is none of these, so that validation reports it against the key.
+      const word = text.trim().toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(word)) return true;
+      if (['false', 'no', 'off', '0'].includes(word)) return false;
+      return text;
+    }
     case 'string':
       return text;
   }

@@ -81,6 +81,11 @@ export const configSchema = z
         retries: z.number().int().min(1).max(50).default(5),
         /** Requests waiting for a transfer slot beyond which new ones are refused with a TFTP error. */
         maxQueue: z.number().int().min(0).max(1_000_000).default(10_000),
+        /**
+         * Send a window of DATA blocks with one syscall (Linux UDP GSO) where the kernel allows it; false sends one
+         * datagram per block (for comparisons, or a path that mishandles GSO).
+         */
+        gso: z.boolean().default(true),
       })
       .prefault({}),
     /** Directories served at the root of the virtual tree (TFTP and HTTP), searched in order before ipxe.dir. */
@@ -252,6 +257,7 @@ export const configKeys = {
   'tftp.timeout': 'number',
   'tftp.retries': 'number',
   'tftp.maxQueue': 'number',
+  'tftp.gso': 'boolean',
   'files.dirs': 'list',
   'dhcp.mode': 'string',
   'dhcp.interfaces': 'list',
@@ -280,7 +286,7 @@ export const configKeys = {
   'store.endpoints': 'list',
   'store.prefix': 'string',
   'log.level': 'string',
-} as const satisfies Record<string, 'string' | 'number' | 'list'>;
+} as const satisfies Record<string, 'string' | 'number' | 'list' | 'boolean'>;
 export type ConfigKey = keyof typeof configKeys;
 
 /** dataDir → SMELT_DATA_DIR, dhcp.pool.start → SMELT_DHCP_POOL_START. */

@@ -17,7 +17,7 @@ import { toNetascii } from './netascii.ts';
 import { MalformedPacket, decode, encode } from './packet.ts';
 import type { Packet } from './packet.ts';
 import { setIntOption } from './gso-socket.ts';
-import { gsoBlocks, gsoFromEnv, interfaceMtuLookup, localAddresses, startTftpServer } from './server.ts';
+import { gsoBlocks, interfaceMtuLookup, localAddresses, startTftpServer } from './server.ts';
 import type { RunningTftpServer } from './server.ts';
 
 // ---- fixtures ----
@@ -97,7 +97,10 @@ async function serve(
     onGsoSocket?: (fd: number) => void;
   } = {},
 ): Promise<Running> {
-  const config = configSchema.parse({ address: '127.0.0.1', tftp: { listen: '127.0.0.1:0', ...tftp } }).tftp;
+  const config = configSchema.parse({
+    address: '127.0.0.1',
+    tftp: { listen: '127.0.0.1:0', ...tftp, ...(extra.gso === undefined ? {} : { gso: extra.gso }) },
+  }).tftp;
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -114,7 +117,6 @@ async function serve(
     log: createLogger('debug', sink),
     mtuFor: extra.mtuFor ?? (() => undefined),
     ...(extra.clock ? { clock: extra.clock } : {}),
-    ...(extra.gso === undefined ? {} : { gso: extra.gso }),
     ...(extra.onGsoSocket ? { onGsoSocket: extra.onGsoSocket } : {}),
   });
   running.push(server);
@@ -422,10 +424,6 @@ describe('tftp server: serving files', () => {
       assert.equal(gsoBlocks(1468, 1), 0);
       assert.equal(gsoBlocks(511, 64), 0);
       assert.equal(gsoBlocks(512, 64, 517), 0, 'an OACK longer than a segment would be cut');
-      assert.equal(gsoFromEnv({}), true);
-      assert.equal(gsoFromEnv({ SMELT_TFTP_GSO: 'off' }), false);
-      assert.equal(gsoFromEnv({ SMELT_TFTP_GSO: '0' }), false);
-      assert.equal(gsoFromEnv({ SMELT_TFTP_GSO: 'on' }), true);
     });
   });
 

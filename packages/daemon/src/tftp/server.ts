@@ -25,7 +25,7 @@
  * socket; where it refuses a send on such a socket (EINVAL, EIO, EMSGSIZE: a path that cannot take it, such as
  * IPsec or a route MTU below the segment) the option is cleared once nothing waits in libuv's queue and the
  * transfer goes on with one block per send, at once sending again what was in flight; both are logged once per server and counted
- * (smelt_tftp_gso_fallbacks_total). SMELT_TFTP_GSO=off in the environment (or the `gso` option) turns it off.
+ * (smelt_tftp_gso_fallbacks_total). Config `tftp.gso: false` turns it off.
  *
  * Nothing a peer sends can throw out of a handler: every socket handler, timer and promise continuation is
  * wrapped, and an unexpected exception is logged and counted (smelt_tftp_internal_errors_total).
@@ -76,8 +76,6 @@ export interface TftpServerOptions {
   mtuFor?: (address: string) => number | undefined;
   /** Injected for tests; defaults to the real clock. */
   clock?: Clock;
-  /** Send windows with UDP GSO where it can (default: yes, unless SMELT_TFTP_GSO is "off" or "0"). */
-  gso?: boolean;
   /** Tests only: called with the file descriptor of each transfer socket once UDP_SEGMENT is set on it. */
   onGsoSocket?: (fd: number) => void;
 }
@@ -95,12 +93,6 @@ const GSO_MIN_BLKSIZE = 512;
 
 /** Errors of a send on a GSO socket that mean the path cannot take GSO: clear it, one datagram per send. */
 const GSO_REFUSED = new Set(['EINVAL', 'EIO', 'EMSGSIZE', 'EOPNOTSUPP']);
-
-/** Whether the environment turns GSO off (SMELT_TFTP_GSO=off or 0: for comparisons, and a way out). */
-export function gsoFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env.SMELT_TFTP_GSO?.trim().toLowerCase();
-  return !(value === 'off' || value === '0' || value === 'no' || value === 'false');
-}
 
 /**
  * How many DATA blocks of `blksize` one GSO send may carry: 0 when GSO is not worth it (lock-step, small or
@@ -302,7 +294,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
   const clock = options.clock ?? systemClock;
   const mtuFor = options.mtuFor ?? interfaceMtuLookup();
   const m = tftpMetrics(options.metrics);
-  const gsoWanted = options.gso ?? gsoFromEnv();
+  const gsoWanted = config.gso;
   /** GSO trouble is logged once per server (then only counted): it is a property of the kernel or the path. */
   let gsoWarned = false;
 
