@@ -384,6 +384,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
       timeout: 1,
       retries: 5,
       maxQueue: 10_000,
+      gso: true,
     }, // listen: env over default
     files: { dirs: [] }, // default
     dhcp: {

@@ -17,7 +17,7 @@ export interface ImageJob {
  * The job an image writer runs for one machine (issue "Diskless and image deployments"): stream the image onto the
  * disk (decompressing .gz/.zst on the way), report bytes written every few seconds, verify the SHA-256, sync,
  * phone home — or report the failure with the step that failed. POSIX sh with busybox tools (wget, gunzip,
- * sha256sum, dd, awk), so a small initramfs can run it; every value is a single-quoted shell word.
+ * sha256sum, dd, awk, wc), so a small initramfs can run it; every value is a single-quoted shell word.
  */
 export function renderImageJob(job: ImageJob): string {
   const q = (what: string, value: string) => shQuote(value, what);
@@ -65,22 +65,25 @@ rm -f /tmp/smelt-image.done
 reporter=$!
 stop_reporter() { touch /tmp/smelt-image.done; wait "$reporter" 2>/dev/null; }
 
-rm -f /tmp/smelt-image.sum /tmp/smelt-image.fifo
-mkfifo /tmp/smelt-image.fifo
+# The stream is hashed and counted on its way to dd (busybox dd reports records, not bytes).
+rm -f /tmp/smelt-image.sum /tmp/smelt-image.fifo /tmp/smelt-image.count /tmp/smelt-image.bytes
+mkfifo /tmp/smelt-image.fifo /tmp/smelt-image.count
 sha256sum < /tmp/smelt-image.fifo > /tmp/smelt-image.sum &
 summer=$!
+wc -c < /tmp/smelt-image.count > /tmp/smelt-image.bytes &
+counter=$!
 echo "smelt-image: writing $url to $disk"
-if ! { wget -q -O - "$url" || echo FETCH-FAILED > /tmp/smelt-image.fetch; } | $decompress | tee /tmp/smelt-image.fifo | dd of="$disk" bs=1M conv=fsync 2>/tmp/smelt-image.dd; then
+if ! { wget -q -O - "$url" || echo FETCH-FAILED > /tmp/smelt-image.fetch; } | $decompress | tee /tmp/smelt-image.fifo /tmp/smelt-image.count | dd of="$disk" bs=1M conv=fsync 2>/tmp/smelt-image.dd; then
   stop_reporter
   fail "writing to $disk failed: $(tail -n 1 /tmp/smelt-image.dd)"
 fi
 wait "$summer"
+wait "$counter"
 stop_reporter
 [ -e /tmp/smelt-image.fetch ] && fail "could not fetch $url"
 sync
-# What dd copied is the image's size; the block layer's counter may include the kernel's own writes.
-total=$(awk '$2 == "bytes" && $1 ~ /^[0-9]+$/ { n = $1 } END { print n }' /tmp/smelt-image.dd)
-[ -n "$total" ] || total=$(( $(written) - start ))
+# The bytes that went into dd are the image's size; the block layer's counter may include the kernel's own writes.
+total=$(( $(cat /tmp/smelt-image.bytes) ))
 post "$progress" "bytes=$total&done=1" || true
 sum=$(cut -d ' ' -f 1 /tmp/smelt-image.sum)
 if [ -n "$expected" ] && [ "$sum" != "$expected" ]; then fail "SHA-256 $sum, expected $expected"; fi
