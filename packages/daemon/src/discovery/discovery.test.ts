@@ -133,3 +133,45 @@ test("with a journal, machines ride on lease commits and each machine's event is
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a sighting is written flushMs after it, without a flush, and so is the next one (no standing timer)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
+  const store = openSqliteStore(dir);
+  const isos = createIsoCache();
+  try {
+    const inventory = createInventory(store, isos, () => new Date());
+    const commit = createGroupCommit(store);
+    const events = await createEventJournal(store, commit, () => new Date());
+    const written: string[] = [];
+    const discovery = createDiscovery({
+      observe: (sightings) => {
+        written.push(...sightings.map((s) => s.mac));
+        return inventory.machines.observe(sightings);
+      },
+      events,
+      oui: undefined,
+      now: Date.now,
+      log: pino({ level: 'silent' }),
+      flushMs: 20,
+    });
+    const until = async (count: number) => {
+      for (let waited = 0; written.length < count && waited < 5000; waited += 10)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    // Idle first: nothing to write, nothing written.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.deepEqual(written, []);
+    discovery.seen({ mac: '52:54:00:00:02:01', userClasses: [] });
+    await until(1);
+    assert.deepEqual(written, ['52:54:00:00:02:01']);
+    discovery.seen({ mac: '52:54:00:00:02:02', userClasses: [] });
+    await until(2);
+    assert.deepEqual(written, ['52:54:00:00:02:01', '52:54:00:00:02:02'], 'the timer is armed again');
+    await discovery.close();
+    await commit.drain();
+  } finally {
+    await isos.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

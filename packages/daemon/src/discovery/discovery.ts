@@ -57,7 +57,7 @@ export interface DiscoveryOptions {
   oui: OuiLookup | undefined;
   now: () => number;
   log: Logger;
-  /** How often pending sightings are written. */
+  /** How long a sighting may wait to be written with the ones that follow it. */
   flushMs?: number;
   /** A machine whose facts have not changed is written at most this often (its lastSeen). */
   refreshMs?: number;
@@ -121,10 +121,17 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     }
   }
 
-  const timer = setInterval(() => {
-    flushing = flushing.then(flushNow);
-  }, flushMs);
-  timer.unref();
+  // Armed by the first sighting pending, not a standing interval: an idle daemon wakes for nothing (it shares the
+  // CPUs with whatever it boots — software-emulated VMs in bench/vms).
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    if (timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      flushing = flushing.then(flushNow);
+    }, flushMs);
+    timer.unref();
+  };
 
   return {
     seen(observation) {
@@ -162,13 +169,15 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
       };
       written.set(observation.mac, seen);
       pending.set(observation.mac, seen);
+      schedule();
     },
     flush() {
       flushing = flushing.then(flushNow);
       return flushing;
     },
     async close() {
-      clearInterval(timer);
+      clearTimeout(timer);
+      timer = undefined;
       flushing = flushing.then(flushNow);
       await flushing;
     },
