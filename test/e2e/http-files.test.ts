@@ -243,3 +243,45 @@ test('clients that go away mid-file leave nothing open, and the next download is
   assert.equal(tail.status, 206);
   assert.ok(tail.body.equals(bigFile.subarray(bigFile.length - 300_000)));
 });
+
+/** The value of one series on the daemon's /metrics (0 when it has not appeared yet). */
+async function metric(series: string): Promise<number> {
+  const result = await run('curl', [
+    '-sS',
+    '-H',
+    `Authorization: Bearer ${running().token}`,
+    `${running().url}/metrics`,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const line = result.stdout.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+test('large files go out by sendfile on a kept-alive connection; small ones are streamed', async () => {
+  const zeroCopy = 'smelt_http_file_bodies_total{via="sendfile"}';
+  const streamed = 'smelt_http_file_bodies_total{via="stream"}';
+  const [zeroBefore, streamBefore] = [await metric(zeroCopy), await metric(streamed)];
+  // Three responses on one connection: a whole file, a range of a file inside the ISO, a small file.
+  const outs = ['ka-1', 'ka-2', 'ka-3'].map((name) => join(dir, name));
+  const each = (out: string) => ['-sS', '-w', '%{num_connects} %{http_code}\n', '-o', out];
+  // --next resets the options (the range is only the second's) and keeps the connection.
+  const result = await run('curl', [
+    ...each(outs[0] ?? ''),
+    `${base}/big.bin`,
+    '--next',
+    ...each(outs[1] ?? ''),
+    '-r',
+    '100000-1299999',
+    `${base}/ubuntu/casper/initrd`,
+    '--next',
+    ...each(outs[2] ?? ''),
+    `${base}/extra.bin`,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trim().split('\n'), ['1 200', '0 206', '0 200'], 'one connection for all three');
+  assert.ok(readFileSync(outs[0] ?? '').equals(bigFile));
+  assert.ok(readFileSync(outs[1] ?? '').equals(initrd.subarray(100_000, 1_300_000)));
+  assert.ok(readFileSync(outs[2] ?? '').equals(tftpFile));
+  assert.equal((await metric(zeroCopy)) - zeroBefore, 2, 'the big file and the ISO range by sendfile');
+  assert.equal((await metric(streamed)) - streamBefore, 1, 'the 5 kB file through the event loop');
+});

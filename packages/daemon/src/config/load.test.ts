@@ -49,7 +49,7 @@ describe('resolveConfig', () => {
       address: '10.0.0.2',
       dataDir: '/var/lib/smelt',
       api: { listen: '0.0.0.0:7480' },
-      http: { listen: '0.0.0.0:80', maxInstalls: 200, slotSeconds: 120 },
+      http: { listen: '0.0.0.0:80', maxInstalls: 200, slotSeconds: 120, sendfileThreads: 1 },
       tftp: {
         listen: '0.0.0.0:69',
         maxTransfers: 1000,

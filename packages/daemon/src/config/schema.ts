@@ -60,6 +60,11 @@ export const configSchema = z
         maxInstalls: z.number().int().min(0).max(100_000).default(200),
         /** The longest one machine holds a download slot. */
         slotSeconds: z.number().int().min(10).max(3600).default(120),
+        /**
+         * Threads sending large boot files with sendfile(2) (zero copy, off the event loop); 0 streams them
+         * through the event loop instead. One (about 12 MiB) outran nginx's two workers here (BENCHMARKS.md).
+         */
+        sendfileThreads: z.number().int().min(0).max(16).default(1),
       })
       .prefault({}),
     tftp: z
@@ -249,6 +254,7 @@ export const configKeys = {
   'http.listen': 'string',
   'http.maxInstalls': 'number',
   'http.slotSeconds': 'number',
+  'http.sendfileThreads': 'number',
   'tftp.listen': 'string',
   'tftp.maxTransfers': 'number',
   'tftp.maxPerPeer': 'number',

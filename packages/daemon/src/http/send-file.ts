@@ -1,12 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { TreeFile } from '../tree/tree.ts';
+import type { DiskExtent, TreeFile } from '../tree/tree.ts';
+import type { SendfilePool } from './sendfile-pool.ts';
 
 /**
  * Sends a file with what download clients rely on (RFC 9110): GET and HEAD, validators (ETag from size and mtime,
  * Last-Modified), conditional requests (If-None-Match, If-Modified-Since, If-Range), single and multiple byte
- * ranges (206, multipart/byteranges, 416), and a body streamed in chunks with backpressure — a kernel or a whole
- * ISO is never held in memory. The file is closed when the response ends or the client goes away.
+ * ranges (206, multipart/byteranges, 416), and a body streamed with backpressure — a kernel or a whole ISO is never
+ * held in memory. A large body of a file on disk (a directory's file, a file inside an ISO) is sent by the sendfile
+ * threads when the server has them (zero copy); anything else is streamed through the event loop in chunks. The
+ * file is closed when the response ends or the client goes away, and not before a sending thread is done with it.
  */
 
 /**
@@ -111,19 +115,47 @@ function rangeStillValid(request: IncomingMessage, etag: string | undefined, mti
   return mtime !== undefined && !Number.isNaN(when) && Math.floor(mtime.getTime() / 1000) === Math.floor(when / 1000);
 }
 
+/** How a body is sent: through the event loop in budgeted chunks, or (when given) by the sendfile threads. */
+export interface SendFileOptions {
+  budget?: StreamBudget;
+  zeroCopy?: SendfilePool;
+}
+
+/**
+ * Bodies shorter than this are streamed through the event loop even when zero-copy sending is available: a
+ * hand-over to a thread and back costs more than reading a small file (iPXE binaries, configs).
+ */
+export const ZERO_COPY_MIN = 256 * 1024;
+
+/** How the body went out: by a sendfile thread, streamed through the event loop, or no body (HEAD, 304, 416). */
+export type BodyVia = 'sendfile' | 'stream' | 'none';
+
 export async function sendFile(
   request: IncomingMessage,
   response: ServerResponse,
   file: TreeFile,
   contentType: string,
-  budget: StreamBudget = createStreamBudget(),
-): Promise<void> {
+  options: SendFileOptions = {},
+): Promise<BodyVia> {
+  const budget = options.budget ?? createStreamBudget();
   let closed = false;
+  // While a sending thread reads the file's descriptors, closing it waits: the response may close first.
+  let inUse: Promise<unknown> = Promise.resolve();
   const close = async () => {
     if (!closed) {
       closed = true;
+      await inUse;
       await file.close();
     }
+  };
+  const body = async (from: number, to: number): Promise<BodyVia> => {
+    if (options.zeroCopy && to - from >= ZERO_COPY_MIN && file.diskExtents) {
+      const transfer = handOver(response, file.diskExtents(from, to), options.zeroCopy);
+      inUse = transfer;
+      if ((await transfer) !== undefined) return 'sendfile';
+    }
+    await stream(response, file, from, to, budget);
+    return 'stream';
   };
   response.once('close', () => void close());
   try {
@@ -134,7 +166,7 @@ export async function sendFile(
     if (notModified(request, etag, file.mtime)) {
       response.statusCode = 304;
       response.end();
-      return;
+      return 'none';
     }
     const rangeHeader = request.headers.range;
     const ranges =
@@ -145,16 +177,18 @@ export async function sendFile(
       response.statusCode = 416;
       response.setHeader('Content-Range', `bytes */${String(file.size)}`);
       response.end();
-      return;
+      return 'none';
     }
     const head = request.method === 'HEAD';
     if (!ranges) {
       response.statusCode = 200;
       response.setHeader('Content-Type', contentType);
       response.setHeader('Content-Length', String(file.size));
-      if (head) response.end();
-      else await stream(response, file, 0, file.size, budget);
-      return;
+      if (head) {
+        response.end();
+        return 'none';
+      }
+      return await body(0, file.size);
     }
     response.statusCode = 206;
     const [single] = ranges;
@@ -162,9 +196,11 @@ export async function sendFile(
       response.setHeader('Content-Type', contentType);
       response.setHeader('Content-Range', `bytes ${String(single.start)}-${String(single.end)}/${String(file.size)}`);
       response.setHeader('Content-Length', String(single.end - single.start + 1));
-      if (head) response.end();
-      else await stream(response, file, single.start, single.end + 1, budget);
-      return;
+      if (head) {
+        response.end();
+        return 'none';
+      }
+      return await body(single.start, single.end + 1);
     }
     const boundary = randomBytes(12).toString('hex');
     const parts = ranges.map((range, index) => ({
@@ -180,16 +216,71 @@ export async function sendFile(
     response.setHeader('Content-Length', String(length));
     if (head) {
       response.end();
-      return;
+      return 'none';
     }
     for (const part of parts) {
-      if (!(await write(response, part.header))) return;
-      if (!(await stream(response, file, part.range.start, part.range.end + 1, budget, false))) return;
+      if (!(await write(response, part.header))) return 'stream';
+      if (!(await stream(response, file, part.range.start, part.range.end + 1, budget, false))) return 'stream';
     }
     response.end(trailer);
+    return 'stream';
   } finally {
     if (response.writableEnded || response.destroyed) await close();
   }
+}
+
+/**
+ * Sends a body with the sendfile threads (http/sendfile-pool.ts): the head goes out through Node first, the
+ * thread writes the body into the same connection, then Node ends the response (keep-alive carries on). Resolves
+ * true when every byte went, false when the client went away or stopped reading (the connection is destroyed:
+ * a response cut short must never look complete), undefined when the connection cannot be handed over (nothing
+ * of the body sent: stream it instead).
+ */
+async function handOver(
+  response: ServerResponse,
+  extents: DiskExtent[],
+  pool: SendfilePool,
+): Promise<boolean | undefined> {
+  const socket = response.socket;
+  if (!socket || response.destroyed) return false;
+  response.flushHeaders();
+  // The head (and anything before it on a keep-alive connection) must be in the kernel before the thread writes.
+  if (socket.writableLength > 0 && !(await socketDrained(socket))) return false;
+  const transfer = pool.send(socket, extents);
+  if (!transfer) return undefined;
+  const abort = () => {
+    transfer.abort();
+  };
+  response.once('close', abort);
+  const outcome = await transfer.done;
+  response.off('close', abort);
+  // Asked again: the response may have been destroyed while the thread was sending.
+  if (outcome.error === undefined && !isDestroyed(response)) {
+    response.end();
+    return true;
+  }
+  response.destroy();
+  return false;
+}
+
+function isDestroyed(response: ServerResponse): boolean {
+  return response.destroyed;
+}
+
+/** Resolves true once a socket's queued writes are in the kernel, false if it closes first. */
+function socketDrained(socket: Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onDrain = () => {
+      socket.off('close', onClose);
+      resolve(true);
+    };
+    const onClose = () => {
+      socket.off('drain', onDrain);
+      resolve(false);
+    };
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
+  });
 }
 
 /**

@@ -22,6 +22,7 @@ import { effectiveHostSettings } from '@smelt/shared/defaults';
 import { normalisePath } from '../tree/mounts.ts';
 import { PathRefusedError, type FileTree } from '../tree/tree.ts';
 import type { StateView } from '../view/state-view.ts';
+import { createSendfilePool } from './sendfile-pool.ts';
 import { createStreamBudget, sendFile } from './send-file.ts';
 
 /**
@@ -83,12 +84,26 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
   let urls = machineUrls(baseUrl);
   const lastTold = new Map<string, { message: string; at: number }>();
   const streaming = createStreamBudget();
+  // Large boot files go out by sendfile(2) from these threads; 0 streams everything through the event loop.
+  const zeroCopy =
+    config.http.sendfileThreads > 0
+      ? createSendfilePool({
+          threads: config.http.sendfileThreads,
+          onThreadError: (error) => {
+            log.error({ err: error }, 'a sendfile thread failed; its downloads were cut off');
+          },
+        })
+      : undefined;
   const admissionGauge = deps.metrics.gauge('smelt_admission', 'Machines downloading boot files, and waiting to');
   const updateAdmissionGauges = () => {
     const counts = deps.admission.counts();
     admissionGauge.set(counts.active, { state: 'downloading' });
     admissionGauge.set(counts.queued, { state: 'queued' });
   };
+  const fileBodies = deps.metrics.counter(
+    'smelt_http_file_bodies_total',
+    'File bodies sent, by how: sendfile (zero copy, from the sendfile threads) or stream (through the event loop)',
+  );
   const requests = deps.metrics.counter(
     'smelt_http_requests_total',
     'Machine-facing HTTP requests, by route and status',
@@ -121,7 +136,11 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     const path = normalisePath(url.pathname);
     const file = await deps.tree.resolve(path, peerOf(request));
     if (!file) throw notFound(url.pathname);
-    await sendFile(request, response, file, contentTypeOf(path), streaming);
+    const via = await sendFile(request, response, file, contentTypeOf(path), {
+      budget: streaming,
+      ...(zeroCopy ? { zeroCopy } : {}),
+    });
+    if (via !== 'none') fileBodies.inc({ via });
     // A whole file sent (not a HEAD, not a range): it may be a machine's last boot file, freeing its slot.
     if (method === 'GET' && response.statusCode === 200 && response.writableEnded) {
       deps.admission.sent(request.socket.remoteAddress ?? '', `/${path}`);
@@ -309,20 +328,30 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     );
   });
   server.keepAliveTimeout = 5000;
-  const address = await listenHttp(server, config.http.listen, 'machine-facing HTTP server');
+  let address: Awaited<ReturnType<typeof listenHttp>>;
+  try {
+    address = await listenHttp(server, config.http.listen, 'machine-facing HTTP server');
+  } catch (error) {
+    await zeroCopy?.close();
+    throw error;
+  }
   baseUrl = deps.baseUrlFor(address.port);
   urls = machineUrls(baseUrl);
   log.info({ listen: `${address.host}:${String(address.port)}`, baseUrl }, 'http listening');
   return {
     address,
     baseUrl,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      const closed = new Promise<void>((resolve) => {
         server.close(() => {
           resolve();
         });
-        server.closeAllConnections();
-      }),
+      });
+      server.closeAllConnections();
+      // The threads hold duplicates of connections the server just closed: they stop sending into them.
+      await zeroCopy?.close();
+      await closed;
+    },
   };
 }
 

@@ -10,6 +10,8 @@ export interface Image {
   readonly size: number;
   /** When the image file last changed (absent for in-memory images). */
   readonly mtime?: Date;
+  /** The open file's descriptor, for zero-copy sending of byte ranges (absent for in-memory images). */
+  readonly fd?: number;
   /** Fills `target` from `position`; returns how many bytes were read (fewer only at the end of the file). */
   readInto(target: Uint8Array, position: number): Promise<number>;
   /** Reads and positioned-read bytes so far: tests bound them to prove nothing loops. */
@@ -46,6 +48,7 @@ function fileImage(handle: FileHandle, path: string, size: number, mtime: Date):
   return {
     size,
     mtime,
+    fd: handle.fd,
     stats,
     async readInto(target, position) {
       if (closed) throw new IsoError('io', `ISO ${path} is closed`);

@@ -49,6 +49,8 @@ export interface Iso {
   readonly size: number;
   /** When the image file last changed. */
   readonly mtime: Date | undefined;
+  /** The image file's descriptor while open, for zero-copy sending (undefined for in-memory images). */
+  readonly fd: number | undefined;
   readonly volumeId: string;
   /** Which names the tree shows: Rock Ridge when present, else Joliet, else plain ISO 9660 (lower-cased). */
   readonly names: NameSource;
@@ -235,6 +237,7 @@ function createIso(
     path,
     size: image.size,
     mtime: image.mtime,
+    fd: image.fd,
     volumeId,
     names: index.names,
     udf,

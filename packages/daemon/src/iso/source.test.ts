@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { PathRefusedError } from '../tree/tree.ts';
 import { createIsoCache } from './cache.ts';
 import { IsoError } from './errors.ts';
-import { isoSource } from './source.ts';
+import type { IsoFile } from './reader.ts';
+import { isoFile, isoSource } from './source.ts';
 import { mkisofs, mkisofsSparse, tempDir, writeTree } from './testdata/xorriso.ts';
 
 const peer = { address: '127.0.0.1', port: 1 };
@@ -43,6 +44,49 @@ describe('ISO TreeSource', () => {
     await file.close();
     await file.close();
     await assert.rejects(file.read(0, 1), (e: unknown) => e instanceof IsoError);
+    await cache.close();
+  });
+
+  test("disk extents: where a byte range lies in the ISO file, across the file's extents", async () => {
+    const cache = createIsoCache();
+    const file = await isoSource(iso, cache).open('casper/vmlinuz', peer);
+    assert.ok(file);
+    const extents = (from: number, to: number) => file.diskExtents?.(from, to) ?? [];
+    const original = await readFile(join(src, 'casper/vmlinuz'));
+    const image = await readFile(iso);
+    const bytesOf = (runs: { offset: number; length: number }[]) =>
+      Buffer.concat(runs.map((run) => image.subarray(run.offset, run.offset + run.length)));
+    assert.ok(bytesOf(extents(1000, 6000)).equals(original.subarray(1000, 6000)));
+    assert.ok(bytesOf(extents(0, 10_000_000)).equals(original), 'clamped to the size');
+    assert.ok(extents(0, 10).length > 0, 'a file on disk has extents');
+    assert.deepEqual(extents(500, 500), []);
+    await file.close();
+    assert.throws(() => file.diskExtents?.(0, 1), IsoError, 'not after close');
+
+    // A file in three extents (as a file over 4 GiB is stored): a range crossing them maps onto each in turn.
+    const lease = await cache.acquire(iso);
+    const split = isoFile(lease, {
+      size: 9000,
+      extents: [
+        { offset: 40_000, length: 2000 },
+        { offset: 10_000, length: 3000 },
+        { offset: 70_000, length: 4000 },
+      ],
+    } satisfies IsoFile);
+    const runs = split.diskExtents?.(1500, 8000) ?? [];
+    assert.deepEqual(
+      runs.map(({ offset, length }) => ({ offset, length })),
+      [
+        { offset: 41_500, length: 500 },
+        { offset: 10_000, length: 3000 },
+        { offset: 70_000, length: 3000 },
+      ],
+    );
+    assert.ok(
+      runs.every((run) => run.fd === runs[0]?.fd && run.fd >= 0),
+      "the ISO's one descriptor",
+    );
+    await split.close();
     await cache.close();
   });
 

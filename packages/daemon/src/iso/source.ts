@@ -1,4 +1,4 @@
-import { PathRefusedError, type TreeFile, type TreeSource } from '../tree/tree.ts';
+import { PathRefusedError, type DiskExtent, type TreeFile, type TreeSource } from '../tree/tree.ts';
 import type { IsoCache, IsoLease } from './cache.ts';
 import { IsoError } from './errors.ts';
 import type { Extent, IsoFile } from './reader.ts';
@@ -58,6 +58,17 @@ export function isoFile(lease: IsoLease, file: IsoFile): TreeFile {
   const extents = file.extents;
   const offsets = starts(extents);
   let closed = false;
+  /** The last extent that starts at or before `offset` (a binary search). */
+  const extentAt = (offset: number): number => {
+    let low = 0;
+    let high = offsets.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if ((offsets[middle] ?? 0) <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  };
   return {
     size: file.size,
     ...(iso.mtime ? { mtime: iso.mtime } : {}),
@@ -65,16 +76,8 @@ export function isoFile(lease: IsoLease, file: IsoFile): TreeFile {
       if (closed) throw new IsoError('io', 'read after close');
       if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad read offset ${offset}`);
       const wanted = Math.max(0, Math.min(target.length, file.size - offset));
-      // The last extent that starts at or before `offset`.
-      let low = 0;
-      let high = offsets.length - 1;
-      while (low < high) {
-        const middle = (low + high + 1) >> 1;
-        if ((offsets[middle] ?? 0) <= offset) low = middle;
-        else high = middle - 1;
-      }
       let filled = 0;
-      for (let index = low; filled < wanted && index < extents.length; index++) {
+      for (let index = extentAt(offset); filled < wanted && index < extents.length; index++) {
         const extent = extents[index];
         if (!extent) break;
         const within = offset + filled - (offsets[index] ?? 0);
@@ -86,6 +89,26 @@ export function isoFile(lease: IsoLease, file: IsoFile): TreeFile {
       }
       return filled;
     },
+    ...(iso.fd === undefined
+      ? {}
+      : {
+          diskExtents(from: number, to: number) {
+            if (closed) throw new IsoError('io', 'read after close');
+            const fd = iso.fd ?? -1;
+            const end = Math.min(to, file.size);
+            const runs: DiskExtent[] = [];
+            for (let index = extentAt(from), at = from; at < end && index < extents.length; index++) {
+              const extent = extents[index];
+              if (!extent) break;
+              const within = at - (offsets[index] ?? 0);
+              const take = Math.min(end - at, extent.length - within);
+              if (take <= 0) continue;
+              runs.push({ fd, offset: extent.offset + within, length: take });
+              at += take;
+            }
+            return runs;
+          },
+        }),
     async read(offset, length) {
       if (!Number.isSafeInteger(length) || length < 0) {
         throw new RangeError(`bad read range: offset ${offset}, length ${length}`);

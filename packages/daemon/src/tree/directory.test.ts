@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -79,6 +88,22 @@ describe('directorySource', () => {
     await file.close();
     await assert.rejects(file.read(0, 4), /after close/);
     await file.close();
+  });
+
+  test('disk extents: the file descriptor itself and the range, clamped to the size announced at open', async () => {
+    const file = await openOk('a.bin');
+    try {
+      const [run, ...more] = file.diskExtents?.(3, 100) ?? [];
+      assert.ok(run && more.length === 0);
+      assert.deepEqual({ offset: run.offset, length: run.length }, { offset: 3, length: content.length - 3 });
+      const bytes = Buffer.alloc(run.length);
+      assert.equal(readSync(run.fd, bytes, 0, run.length, run.offset), run.length);
+      assert.deepEqual(bytes, content.subarray(3), 'the descriptor reads the file');
+      assert.deepEqual(file.diskExtents?.(content.length, content.length + 5), []);
+    } finally {
+      await file.close();
+    }
+    assert.throws(() => file.diskExtents?.(0, 1), /after close/);
   });
 
   test('a file that grows after it was opened is read only up to the size announced at open', async () => {

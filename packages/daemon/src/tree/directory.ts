@@ -51,6 +51,11 @@ function openFile(handle: FileHandle, size: number, mtime: Date): TreeFile {
       const filled = await this.readInto(buffer, offset);
       return filled === buffer.length ? buffer : buffer.subarray(0, filled);
     },
+    diskExtents(from, to) {
+      if (closed) throw new Error('read after close');
+      const end = Math.min(to, size);
+      return end > from ? [{ fd: handle.fd, offset: from, length: end - from }] : [];
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -10,6 +10,13 @@ export interface Peer {
   port: number;
 }
 
+/** A run of a file's bytes as they lie in a file on disk: `length` bytes at `offset` of descriptor `fd`. */
+export interface DiskExtent {
+  fd: number;
+  offset: number;
+  length: number;
+}
+
 /** An open file: its size and positioned reads. Reads past the end return a shorter (possibly empty) buffer. */
 export interface TreeFile {
   readonly size: number;
@@ -22,6 +29,11 @@ export interface TreeFile {
    * transfer costs no allocation per chunk.
    */
   readInto(target: Uint8Array, offset: number): Promise<number>;
+  /**
+   * Where bytes [from, to) lie on disk, in order, for sending them without reading them (sendfile(2)); absent for
+   * content made in memory. The descriptors are the file's own: valid until close(), not to be closed by the caller.
+   */
+  diskExtents?(from: number, to: number): DiskExtent[];
   /** Releases what the file holds (a file descriptor); reads after close reject. */
   close(): Promise<void>;
 }
