@@ -153,7 +153,8 @@ function pump(job: Job, now: number): void {
   }
 }
 
-while (state.running) {
+/** One round: a turn for every connection that can take bytes, then wait for the rest, messages or a stall. */
+function round(): void {
   let now = Date.now();
   for (const job of [...jobs.values()]) if (!job.blocked) pump(job, now);
   // Everything still waiting: the wake-up eventfd first, then the full connections.
@@ -195,4 +196,13 @@ while (state.running) {
   for (const job of polled) {
     if (job.blocked && jobs.has(job.id) && now - job.lastProgress >= stallMs) finish(job, 'stalled');
   }
+}
+
+try {
+  while (state.running) round();
+} catch (error) {
+  // A bug, not a client: let go of every connection (the main thread cuts those responses off) and fail loudly.
+  for (const job of jobs.values()) c.close(job.socket);
+  jobs.clear();
+  throw error;
 }
