@@ -202,6 +202,33 @@ test('a port in use: exit 1 with one line naming the address and saying it is in
   }
 });
 
+test('one daemon per data directory: a second exits 1 naming the first; after kill -9 the next one starts', async () => {
+  const dataDir = join(newDir(), 'data');
+  const first = await startSmeltd({ dataDir });
+  let next: RunningSmeltd | undefined;
+  try {
+    const dir = newDir();
+    const second = await smeltd(['start', '--config', writeConfig(dir, { dataDir, api: { listen: '127.0.0.1:0' } })]);
+    assert.equal(second.code, 1, `exit code; stderr:\n${second.stderr}`);
+    assertNoStack(second);
+    const stderr = lines(second.stderr);
+    assert.equal(stderr.length, 1, `one line:\n${second.stderr}`);
+    assert.match(
+      stderr[0] ?? '',
+      new RegExp(`${dataDir}.*in use by another smeltd \\(pid ${String(first.child.pid)}\\)`),
+    );
+    // The first daemon is untouched: its API still answers.
+    assert.equal((await api(first, 'GET', '/api/v1/boots')).status, 200);
+    // The kernel drops the lock with the process, however it ends: no stale lock after kill -9.
+    await first.stop('SIGKILL');
+    next = await startSmeltd({ dataDir });
+    assert.equal((await api(next, 'GET', '/api/v1/boots')).status, 200);
+  } finally {
+    if (first.child.exitCode === null && first.child.signalCode === null) await first.stop('SIGKILL');
+    await next?.stop();
+  }
+});
+
 test('a privileged port as a user without the capability: exit 1 with one line saying what is needed', async () => {
   const unprivilegedStart = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
   assert.ok(unprivilegedStart > 81, `net.ipv4.ip_unprivileged_port_start is ${unprivilegedStart}; port 81 is open`);
@@ -374,7 +401,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
     interface: 'eth0', // file
     dataDir: join(dir, 'data'), // file
     api: { listen: '127.0.0.1:2222' }, // env over file
-    http: { listen: '0.0.0.0:80', maxInstalls: 200, slotSeconds: 120 }, // default
+    http: { listen: '0.0.0.0:80', maxInstalls: 200, slotSeconds: 120, sendfileThreads: 1 }, // default
     tftp: {
       listen: '10.0.0.2:69',
       maxTransfers: 1000,

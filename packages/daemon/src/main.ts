@@ -10,6 +10,7 @@ import { detectConfig, DetectError, type HostFacts } from './config/detect.ts';
 import { ConfigError, resolveConfig, type ConfigLayers } from './config/load.ts';
 import { configSchema, type Config } from './config/schema.ts';
 import { startDaemon } from './daemon.ts';
+import { DataDirBusyError, lockDataDir } from './data-dir-lock.ts';
 import { ListenError } from './listen.ts';
 import { createLogger } from './log.ts';
 import { ensureToken } from './token.ts';
@@ -76,18 +77,24 @@ async function run(argv: readonly string[]): Promise<number> {
     case 'start': {
       const config = loadConfig(options);
       const log = createLogger(config.log.level);
-      const daemon = await startDaemon(config, log, VERSION);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
-          log.info({ signal }, 'shutting down');
-          process.off('SIGTERM', stop).off('SIGINT', stop);
-          resolve();
-        };
-        process.on('SIGTERM', stop).on('SIGINT', stop);
-      });
-      await daemon.close();
-      log.info('stopped');
-      return 0;
+      // Before anything reads the store: a second daemon on the same data directory stops here.
+      const lock = lockDataDir(config.dataDir);
+      try {
+        const daemon = await startDaemon(config, log, VERSION);
+        await new Promise<void>((resolve) => {
+          const stop = (signal: NodeJS.Signals) => {
+            log.info({ signal }, 'shutting down');
+            process.off('SIGTERM', stop).off('SIGINT', stop);
+            resolve();
+          };
+          process.on('SIGTERM', stop).on('SIGINT', stop);
+        });
+        await daemon.close();
+        log.info('stopped');
+        return 0;
+      } finally {
+        lock.release();
+      }
     }
     case 'config detect': {
       const { interface: iface, output = 'yaml' } = takeOptions(options, ['interface', 'output']);
@@ -137,7 +144,7 @@ try {
       `smeltd: ${error.message}\n${error instanceof UsageError ? 'Run smeltd --help for usage.\n' : ''}`,
     );
     process.exitCode = 2;
-  } else if (error instanceof ListenError) {
+  } else if (error instanceof ListenError || error instanceof DataDirBusyError) {
     process.stderr.write(`smeltd: ${error.message}\n`);
     process.exitCode = 1;
   } else {
