@@ -260,7 +260,7 @@ async function bench(argv: string[]): Promise<number> {
         const res = m.result;
         const status =
           res && res.completed > 0
-            ? `${fmt(res.rate)} DORA/s, p50 ${res.p50Ms.toFixed(1)} ms, p99 ${res.p99Ms.toFixed(1)} ms, ${res.completed}/${res.clients} ACKed, ${res.retries} retries, ${res.failed} failed, generator CPU ${(res.cpuShare * 100).toFixed(0)}%` +
+            ? `${fmt(res.rate)} DORA/s, p50 ${res.p50Ms.toFixed(1)} ms, p99 ${res.p99Ms.toFixed(1)} ms, ${res.completed}/${res.clients} ACKed, ${res.retries} retries, ${res.failed} failed, server CPU ${m.serverCpuUsPerDora?.toFixed(0) ?? '?'} µs/DORA, generator CPU ${(res.cpuShare * 100).toFixed(0)}%` +
               (m.store
                 ? `; store: ${m.store.missing + m.store.wrongAddress} lost${m.store.error ? ` (${m.store.error})` : ''}`
                 : '') +

@@ -7,6 +7,7 @@ import type { Netns } from '../lib/netns.ts';
 import { killGroup, type Service } from '../lib/process.ts';
 import type { GeneratorMode, GeneratorResult } from './generator.ts';
 import { compareLeases, readAcked, type Acked, type LeaseCheck } from './leases.ts';
+import { groupCpuNs } from './server-cpu.ts';
 import { listening, type ServerContext, type ServerId, type ServerSpec } from './servers.ts';
 import { dropsSince, readDrops, type Drops, type Topology } from './topology.ts';
 
@@ -134,6 +135,8 @@ export interface Measurement {
   killedAtStop: boolean;
   /** The server's last lines of output after a run with NAKs or failures (what it said about them). */
   serverSaid?: string;
+  /** The server's CPU time per DORA over the run (warm-up included), µs: every thread of its process group. */
+  serverCpuUsPerDora?: number;
   /** Share of the run's wall time some task waited for a CPU (PSI "some"); NaN without PSI. */
   pressure: number;
   busyAtStart: number;
@@ -205,6 +208,7 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
   const serverDrops = await readDrops(context.ns);
   const clientDrops = await readDrops(topology.client.ns);
   const pressureBefore = cpuPressureUs();
+  const cpuBefore = groupCpuNs(service.pid);
   const started = performance.now();
   const main = await runGeneratorProcess(
     topology.client.ns,
@@ -222,7 +226,10 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
     o.maxRunS + 120,
     label,
   );
+  const cpuNs = groupCpuNs(service.pid) - cpuBefore;
   const pressureAfter = cpuPressureUs();
+  const doras = (main.result?.completed ?? 0) + (main.result?.warmup?.completed ?? 0);
+  if (doras > 0) m.serverCpuUsPerDora = cpuNs / 1000 / doras;
   if (pressureBefore !== undefined && pressureAfter !== undefined) {
     m.pressure = (pressureAfter - pressureBefore) / 1000 / (performance.now() - started);
   }

@@ -49,7 +49,8 @@ export function estimateSeconds(server: ServerId, clients: number): number {
     case 'dnsmasq':
       return clients * 1.6e-3 + (clients * clients * 1.8e-6) / 2;
     case 'smeltd':
-      return clients / 3000;
+    case 'smeltd-os':
+      return clients / 4000;
   }
 }
 

@@ -7,7 +7,7 @@ import type { Netns } from '../lib/netns.ts';
 import { readDnsmasqLeases, readKeaLeases, readSmeltdLeases, type LeaseReading } from './leases.ts';
 import { LEASE_TIME_S, NETMASK, POOL, SUBNET } from './topology.ts';
 
-export const serverIds = ['smeltd', 'kea', 'kea-mt', 'dnsmasq'] as const;
+export const serverIds = ['smeltd', 'smeltd-os', 'kea', 'kea-mt', 'dnsmasq'] as const;
 export type ServerId = (typeof serverIds)[number];
 
 export interface ServerContext {
@@ -207,69 +207,83 @@ export function addSmeltdFlags(flags: readonly string[]): void {
   smeltdExtraFlags.push(...flags);
 }
 
-const smeltd: ServerSpec = {
-  id: 'smeltd',
-  store: 'embedded SQLite store in dataDir (WAL, synchronous=FULL)',
-  missing() {
-    if (!existsSync(join(repoRoot, 'packages/daemon/src/dhcp'))) {
-      return Promise.resolve('smeltd has no DHCP server yet (packages/daemon/src/dhcp)');
-    }
-    return Promise.resolve(undefined);
-  },
-  async version() {
-    const pkg = JSON.parse(readFileSync(join(repoRoot, 'packages/daemon/package.json'), 'utf8')) as { version: string };
-    const head = await run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
-    const dirty = await run('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'packages']);
-    const commit = head.code === 0 ? head.stdout.trim() : 'unknown commit';
-    return `smeltd ${pkg.version} (${commit}${dirty.stdout.trim() ? ' + uncommitted changes' : ''}), Node ${process.version}`;
-  },
-  commandLine: (c) => {
-    const flags: [string, string][] = [
-      ['--address', c.address],
-      ['--dataDir', join(c.dir, 'data')],
-      ['--interface', c.ifname],
-      ['--dhcp.mode', 'server'],
-      ['--dhcp.subnet', SUBNET],
-      ['--dhcp.pool.start', POOL.start],
-      ['--dhcp.pool.end', POOL.end],
-      ['--dhcp.leaseTime', String(LEASE_TIME_S)],
-      ['--api.listen', SMELTD_API],
-      ['--tftp.listen', '127.0.0.1:0'],
-      ['--http.listen', '127.0.0.1:0'],
-      ['--log.level', 'warn'],
-    ];
-    // A flag given in --smeltd-flags replaces the bench's own (smeltd refuses a flag given twice).
-    const extra = smeltdExtraFlags.filter((arg) => arg.startsWith('--')).map((arg) => arg.split('=')[0]);
-    return [smeltdPath, 'start', ...flags.filter(([flag]) => !extra.includes(flag)).flat(), ...smeltdExtraFlags];
-  },
-  prepare(c) {
-    mkdirSync(join(c.dir, 'data'), { recursive: true });
-  },
-  start(c) {
-    return launch('smeltd', c, this.commandLine(c));
-  },
-  async ready(service, c, timeoutMs) {
-    // "api listening" is logged last, once every server is up — at level info, which --log.level warn hides; so
-    // also: the API port and UDP 67 both bound.
-    const apiPort = Number(SMELTD_API.split(':')[1]);
-    await until(service, 'serving the API', timeoutMs, async () => {
-      if (service.output().includes('"api listening"')) return true;
-      return listening(c.ns, apiPort, true);
-    });
-    if (service.output().includes('"dhcp listening"')) return undefined;
-    try {
-      await until(service, 'binding UDP port 67', Math.min(timeoutMs, 3000), () => listening(c.ns, 67));
-    } catch (error) {
-      if (!service.alive()) throw error;
-      return 'its API is up but nothing listens on UDP port 67 in its namespace';
-    }
-    return undefined;
-  },
-  leases: (c) => readSmeltdLeases(c.ns, join(c.dir, 'data'), SMELTD_API),
-};
+/**
+ * smeltd as configured by default (`smeltd`), or with `--store.sync os` (`smeltd-os`): leases written to the
+ * kernel before the ACK but not fsynced, the durability Kea's memfile has (for a like-for-like comparison).
+ */
+function smeltdSpec(id: 'smeltd' | 'smeltd-os'): ServerSpec {
+  const variant: [string, string][] = id === 'smeltd-os' ? [['--store.sync', 'os']] : [];
+  return {
+    id,
+    store:
+      id === 'smeltd-os'
+        ? 'embedded SQLite store in dataDir (WAL; store.sync os: each commit written to the kernel before the ACK, not fsynced)'
+        : 'embedded SQLite store in dataDir (WAL; store.sync disk: each commit fdatasynced before the ACK)',
+    missing() {
+      if (!existsSync(join(repoRoot, 'packages/daemon/src/dhcp'))) {
+        return Promise.resolve('smeltd has no DHCP server yet (packages/daemon/src/dhcp)');
+      }
+      return Promise.resolve(undefined);
+    },
+    async version() {
+      const pkg = JSON.parse(readFileSync(join(repoRoot, 'packages/daemon/package.json'), 'utf8')) as {
+        version: string;
+      };
+      const head = await run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
+      const dirty = await run('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'packages']);
+      const commit = head.code === 0 ? head.stdout.trim() : 'unknown commit';
+      return `smeltd ${pkg.version} (${commit}${dirty.stdout.trim() ? ' + uncommitted changes' : ''}), Node ${process.version}`;
+    },
+    commandLine: (c) => {
+      const flags: [string, string][] = [
+        ['--address', c.address],
+        ['--dataDir', join(c.dir, 'data')],
+        ['--interface', c.ifname],
+        ['--dhcp.mode', 'server'],
+        ['--dhcp.subnet', SUBNET],
+        ['--dhcp.pool.start', POOL.start],
+        ['--dhcp.pool.end', POOL.end],
+        ['--dhcp.leaseTime', String(LEASE_TIME_S)],
+        ['--api.listen', SMELTD_API],
+        ['--tftp.listen', '127.0.0.1:0'],
+        ['--http.listen', '127.0.0.1:0'],
+        ['--log.level', 'warn'],
+        ...variant,
+      ];
+      // A flag given in --smeltd-flags replaces the bench's own (smeltd refuses a flag given twice).
+      const extra = smeltdExtraFlags.filter((arg) => arg.startsWith('--')).map((arg) => arg.split('=')[0]);
+      return [smeltdPath, 'start', ...flags.filter(([flag]) => !extra.includes(flag)).flat(), ...smeltdExtraFlags];
+    },
+    prepare(c) {
+      mkdirSync(join(c.dir, 'data'), { recursive: true });
+    },
+    start(c) {
+      return launch(id, c, this.commandLine(c));
+    },
+    async ready(service, c, timeoutMs) {
+      // "api listening" is logged last, once every server is up — at level info, which --log.level warn hides; so
+      // also: the API port and UDP 67 both bound.
+      const apiPort = Number(SMELTD_API.split(':')[1]);
+      await until(service, 'serving the API', timeoutMs, async () => {
+        if (service.output().includes('"api listening"')) return true;
+        return listening(c.ns, apiPort, true);
+      });
+      if (service.output().includes('"dhcp listening"')) return undefined;
+      try {
+        await until(service, 'binding UDP port 67', Math.min(timeoutMs, 3000), () => listening(c.ns, 67));
+      } catch (error) {
+        if (!service.alive()) throw error;
+        return 'its API is up but nothing listens on UDP port 67 in its namespace';
+      }
+      return undefined;
+    },
+    leases: (c) => readSmeltdLeases(c.ns, join(c.dir, 'data'), SMELTD_API),
+  };
+}
 
 export const servers: Record<ServerId, ServerSpec> = {
-  smeltd,
+  smeltd: smeltdSpec('smeltd'),
+  'smeltd-os': smeltdSpec('smeltd-os'),
   kea: kea('kea'),
   'kea-mt': kea('kea-mt'),
   dnsmasq,
