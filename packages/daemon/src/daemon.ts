@@ -37,7 +37,7 @@ export interface RunningDaemon {
 function openStore(config: Config): Store {
   switch (config.store.kind) {
     case 'sqlite':
-      return openSqliteStore(config.dataDir);
+      return openSqliteStore(config.dataDir, { sync: config.store.sync ?? 'disk' });
     case 'etcd':
       throw new Error('store.kind "etcd" is not available in this version; use "sqlite"');
   }

@@ -35,7 +35,12 @@ const subnetFields = {
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const storeSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('sqlite') }),
+  z.strictObject({
+    kind: z.literal('sqlite'),
+    // When a write counts as done (store/sqlite.ts): `disk` (absent: the default) once it is fsynced, `os` once
+    // the kernel has it (survives kill -9 of the daemon, not a power loss: what Kea's memfile lease file does).
+    sync: z.enum(['disk', 'os']).optional(),
+  }),
   z.strictObject({
     kind: z.literal('etcd'),
     endpoints: z.array(z.url()).min(1, { message: 'list at least one etcd endpoint' }),
@@ -289,6 +294,7 @@ export const configKeys = {
   'lifecycle.provisionTimeout': 'number',
   'lifecycle.wipeBoot': 'string',
   'store.kind': 'string',
+  'store.sync': 'string',
   'store.endpoints': 'list',
   'store.prefix': 'string',
   'log.level': 'string',

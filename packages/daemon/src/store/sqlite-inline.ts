@@ -32,10 +32,10 @@ interface Row {
 }
 
 /**
- * The embedded store's engine: one SQLite file in the data directory, WAL mode. synchronous=FULL makes a put
- * durable before it resolves, so an acknowledged API write survives kill -9 and power loss alike. node:sqlite is
- * synchronous, so this runs inside the store's worker thread (sqlite.ts), never on the daemon's event loop: an
- * fsync there would stall every DHCP reply.
+ * The embedded store's engine: one SQLite file in the data directory, WAL mode. synchronous=FULL (the default)
+ * makes a put durable before it resolves, so an acknowledged API write survives kill -9 and power loss alike.
+ * node:sqlite is synchronous, so this runs inside the store's worker thread (sqlite.ts), never on the daemon's
+ * event loop: an fsync there would stall every DHCP reply.
  */
 export interface InlineSqliteStore extends Store {
   /**
@@ -45,10 +45,20 @@ export interface InlineSqliteStore extends Store {
   batchJson(ops: readonly JsonOp[]): { revision: number; deleted: string[] };
 }
 
-export function openInlineSqliteStore(dataDir: string): InlineSqliteStore {
+export interface InlineSqliteOptions {
+  /**
+   * FULL (the default): COMMIT returns once the log is fsynced. NORMAL: once the log is written to the kernel
+   * (fsyncs only at checkpoints): a commit survives kill -9, not a power loss (https://sqlite.org/pragma.html
+   * #pragma_synchronous, WAL mode). The store's `sync` setting (sqlite.ts) chooses.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOptions = {}): InlineSqliteStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(join(dataDir, 'smelt.db'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
+  const synchronous = options.synchronous ?? 'FULL';
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
   db.exec(SCHEMA);
 
   const statements = {

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { decodeBatch } from './batch-wire.ts';
 import { openInlineSqliteStore } from './sqlite-inline.ts';
+import type { StoreSync } from './sqlite.ts';
 import { StoreConflictError, type Store, type WatchEvent } from './store.ts';
 
 /**
@@ -26,12 +27,12 @@ export interface StoreReply {
 
 const port = parentPort;
 if (!port) throw new Error('sqlite-worker.ts runs in a worker thread');
-const { dataDir } = workerData as { dataDir: string };
+const { dataDir, sync } = workerData as { dataDir: string; sync: StoreSync };
 
 let store: ReturnType<typeof openInlineSqliteStore> | undefined;
 let openError: unknown;
 try {
-  store = openInlineSqliteStore(dataDir);
+  store = openInlineSqliteStore(dataDir, { synchronous: sync === 'os' ? 'NORMAL' : 'FULL' });
 } catch (error) {
   openError = error;
 }

@@ -5,14 +5,27 @@ import type { StoreReply, StoreRequest } from './sqlite-worker.ts';
 import { StoreConflictError, type BatchOp, type Collection, type Store, type WatchEvent } from './store.ts';
 
 /**
+ * When a write to the embedded store counts as done (config `store.sync`):
+ * - `disk` (the default): on disk (SQLite synchronous=FULL: the log is fsynced in COMMIT). It survives kill -9 of
+ *   the daemon, a kernel crash and a power loss.
+ * - `os`: handed to the kernel (synchronous=NORMAL: the log is write()n in COMMIT and fsynced only when it is
+ *   checkpointed). It survives kill -9 of the daemon, not a kernel crash or a power loss, which can lose the last
+ *   writes (never corrupt the store: the log's frames are checksummed). This is what Kea's memfile lease store
+ *   does: one write(2) of a CSV line per lease before the reply, never an fsync (strace: BENCHMARKS.md, DHCP).
+ */
+export type StoreSync = 'disk' | 'os';
+
+/**
  * The embedded default store: SQLite in the data directory (sqlite-inline.ts), run on a worker thread of its own.
  * Commits and their fsyncs happen there while the event loop goes on answering DHCP, TFTP and HTTP; everything
  * written while one commit is on disk goes into the next (group commit does the rest). Requests are answered in
  * the order they were made, so a read after a write sees it.
  */
-export function openSqliteStore(dataDir: string): Store {
+export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } = {}): Store {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { dataDir } });
+  const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), {
+    workerData: { dataDir, sync: options.sync ?? 'disk' },
+  });
   const pending = new Map<
     number,
     { resolve(value: unknown): void; reject(error: Error): void; events?: (reply: StoreReply) => WatchEvent[] }
