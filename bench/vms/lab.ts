@@ -6,6 +6,7 @@
  * SYNs to a pcap file. Nothing touches the machine's own interfaces.
  */
 import { join } from 'node:path';
+import { pinBridge } from '../../test/harness/dhcp-lab.ts';
 import { routerAdvertiserArgv } from '../../test/harness/qemu.ts';
 import { createNetns, type Netns } from '../lib/netns.ts';
 import { startService, waitFor, type Service } from '../lib/process.ts';
@@ -13,7 +14,6 @@ import { captureFilter, fullCaptureFilter } from './pcap.ts';
 import { NET, SERVER_ADDRESS } from './servers.ts';
 
 export const BRIDGE = 'br0';
-const BRIDGE_MAC = '02:5e:00:00:00:01';
 
 export interface VmLab {
   ns: Netns;
@@ -29,16 +29,11 @@ export async function createVmLab(tag: string, dir: string, options: { captureHt
   const services: Service[] = [];
   try {
     await ns.exec(['ip', 'link', 'add', BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
-    // A MAC of its own: a bridge otherwise takes the lowest of its ports' MACs and changes it when that port goes —
-    // here when a booted VM is stopped and its tap removed — and the VMs still booting, whose ARP caches hold the
-    // server's old MAC, lose their next connections (SYNs unanswered until their ARP entries expire).
-    await ns.exec(['ip', 'link', 'set', BRIDGE, 'address', BRIDGE_MAC]);
-    // With a MAC set, a bridge without ports has no carrier (smeltd refuses an interface that is down): one end of
-    // a veth pair, the other end up and unused, keeps it up until the VMs' taps join.
-    await ns.exec(['ip', 'link', 'add', 'anchor0', 'type', 'veth', 'peer', 'name', 'anchor1']);
-    await ns.exec(['ip', 'link', 'set', 'anchor0', 'master', BRIDGE]);
-    await ns.exec(['ip', 'link', 'set', 'anchor1', 'up']);
-    await ns.exec(['ip', 'link', 'set', 'anchor0', 'up']);
+    // A MAC of its own, and an idle veth port for its carrier (test/harness/dhcp-lab.ts): a bridge otherwise takes
+    // the lowest of its ports' MACs and changes it when that port goes — here when a booted VM is stopped and its
+    // tap removed — and the VMs still booting, whose ARP caches hold the server's old MAC, lose their next
+    // connections (SYNs unanswered until their ARP entries expire).
+    await pinBridge(ns, { bridge: BRIDGE, anchor: true });
     await ns.exec(['sysctl', '-qw', `net.ipv6.conf.${BRIDGE}.disable_ipv6=1`]);
     await ns.exec(['ip', 'addr', 'add', `${SERVER_ADDRESS}/24`, 'dev', BRIDGE]);
     await ns.exec(['ip', 'link', 'set', BRIDGE, 'up']);

@@ -13,7 +13,6 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,6 +45,7 @@ import {
   type ServerContext,
   type ServerId,
 } from './servers.ts';
+import { smeltdBuild } from './snapshot.ts';
 
 const usage = `usage: pnpm bench vms [options]
   --quick               2 VMs, 1 run per server
@@ -59,7 +59,8 @@ const usage = `usage: pnpm bench vms [options]
   --keep DIR            keep each run's files there: serial consoles, server logs, the capture (capture.pcap)
   --capture-http        capture every HTTP packet too (whole), not only the SYNs; with --keep
   --smeltd-commit REV   run smeltd from a snapshot of that commit (git archive; this checkout's node_modules),
-                        not from the working tree, which others may be editing (e.g. HEAD)
+                        not from the working tree, which others may be editing (e.g. HEAD); either way smeltd runs
+                        as packages/daemon/bin/smeltd runs it: its JS build (scripts/build-js.ts) with node-options
   --plan                print what would run and the time estimate, then stop
   --quiet-wait-s S      before each run, wait up to S s for other benchmarks and QEMU guests to end and the CPUs
                         to be quiet (default 600; 60 with --quick; 0: off)`;
@@ -163,15 +164,15 @@ async function bench(argv: string[]): Promise<number> {
   mkdirSync(tftpRoot, { recursive: true, mode: 0o755 });
   if (existsSync('/usr/lib/ipxe/undionly.kpxe'))
     place('/usr/lib/ipxe/undionly.kpxe', join(tftpRoot, 'undionly.kpxe'), scratch);
-  let smeltdRoot: string | undefined;
-  let smeltdVersion: string | undefined;
-  if (o['smeltd-commit'] !== undefined) {
-    const snapshot = await snapshotOf(o['smeltd-commit'], join(scratch, 'smeltd-src'));
-    smeltdRoot = snapshot.root;
-    smeltdVersion = `smeltd from a snapshot of commit ${snapshot.commit} (--smeltd-commit ${o['smeltd-commit']}), Node ${process.version}`;
-    say(`bench vms: smeltd runs from ${snapshot.commit} (${smeltdRoot})`);
-  }
-  const context = { kernel: guest.kernel, initrd: guest.initrd, tftpRoot, www, ...(smeltdRoot && { smeltdRoot }) };
+  const smeltd = servers.includes('smeltd') ? await smeltdBuild(o['smeltd-commit'], scratch) : undefined;
+  if (smeltd) say(`bench vms: smeltd runs as node ${smeltd.entry.join(' ')}`);
+  const context = {
+    kernel: guest.kernel,
+    initrd: guest.initrd,
+    tftpRoot,
+    www,
+    ...(smeltd && { smeltdEntry: smeltd.entry }),
+  };
   const macs = vmMacs(vms);
 
   // ---- the reference's files: what smeltd serves a deployed machine, captured from a smeltd of its own ----------
@@ -190,8 +191,10 @@ async function bench(argv: string[]): Promise<number> {
     initrd: 'INITRD',
     tftpRoot: 'SCRATCH/tftp',
     www: 'SCRATCH/www',
+    ...(smeltd && { smeltdEntry: smeltd.entry }),
   };
-  const shown = (args: string[]) => args.join(' ').replace(process.execPath, 'node').replaceAll(repoRoot, '');
+  const shown = (args: string[]) =>
+    args.join(' ').replace(process.execPath, 'node').replaceAll(`${scratch}/`, 'SCRATCH/').replaceAll(repoRoot, '');
   const info: RunInfo = {
     command,
     started,
@@ -202,7 +205,7 @@ async function bench(argv: string[]): Promise<number> {
     memoryMb,
     machine: describeMachine(),
     load: { before: loadBefore, after: 0 },
-    versions: (await versions()).map((line, k) => (k === 0 && smeltdVersion !== undefined ? smeltdVersion : line)),
+    versions: (await versions()).map((line, k) => (k === 0 && smeltd !== undefined ? smeltd.describe(line) : line)),
     guest:
       `kernel ${guest.release} (${guest.kernelPackage}, ${readFileSync(guest.kernel).length.toLocaleString('en')} bytes), ` +
       `initramfs ${readFileSync(guest.initrd).length.toLocaleString('en')} bytes (test/harness/guest/init), kernel command line \`${bootJson(context).cmdline}\` plus the boot's own arguments`,
@@ -269,7 +272,8 @@ async function bench(argv: string[]): Promise<number> {
       const perVm = m.vms.map((vm) => (vm.at.booted === undefined ? 'failed' : vm.at.booted.toFixed(1)));
       say(
         `  ${m.booted}/${vms} booted, all after ${Number.isFinite(m.allBootedS) ? `${m.allBootedS.toFixed(1)} s` : '–'} ` +
-          `(per VM: ${perVm.join(', ')}), ${m.retries} retries, server CPU ${m.serverCpuS.toFixed(1)} s` +
+          `(per VM: ${perVm.join(', ')}), ${m.retries} retries, server CPU ${m.serverCpuS.toFixed(2)} s, ` +
+          `VMs' CPU ${m.vmCpuS.toFixed(1)} s, others' CPU ${m.foreignCpuS.toFixed(1)} s` +
           (m.error ? ` — ${m.error}` : ''),
       );
       for (const vm of m.vms.filter((x) => x.failed !== undefined)) say(`  ${vm.mac}: ${vm.failed ?? ''}`);
@@ -317,29 +321,4 @@ async function capture(context: Omit<ServerContext, 'ns' | 'ifname' | 'dir'>, sc
   } finally {
     await lab.remove();
   }
-}
-
-/**
- * The repository at `rev` (git archive) in `dir`, sharing this checkout's installed packages: the root node_modules
- * as a link, each package's node_modules copied as its links (pnpm's are relative, into the root's .pnpm).
- */
-async function snapshotOf(rev: string, dir: string): Promise<{ root: string; commit: string }> {
-  const commit = (await run('git', ['-C', repoRoot, 'rev-parse', '--short', `${rev}^{commit}`])).stdout.trim();
-  if (commit === '') throw new UsageError(`not a commit: ${rev}`);
-  mkdirSync(dir, { recursive: true });
-  const archive = await run(
-    'bash',
-    ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', 'snapshot', repoRoot, commit, dir],
-    {
-      timeoutMs: 120_000,
-    },
-  );
-  if (archive.code !== 0) throw new Error(`git archive ${commit} failed: ${archive.stderr}`);
-  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
-  for (const name of readdirSync(join(repoRoot, 'packages'))) {
-    const modules = join(repoRoot, 'packages', name, 'node_modules');
-    if (existsSync(modules) && existsSync(join(dir, 'packages', name)))
-      cpSync(modules, join(dir, 'packages', name, 'node_modules'), { recursive: true, verbatimSymlinks: true });
-  }
-  return { root: dir, commit };
 }

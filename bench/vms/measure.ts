@@ -3,12 +3,14 @@
  * on their serial consoles until each has booted (the guest's phone-home answered) or failed, then the packet
  * capture and the server's HTTP log read for retries.
  *
- * A VM's milestones, from its serial console (test/harness/guest/init prints them), polled every 100 ms:
- *   kernel  "SMELT-GUEST: init started"  — DHCP (iPXE), the script, the kernel and initrd over HTTP, the kernel's boot
+ * A VM's milestones, from its serial console, polled every 100 ms:
+ *   linux   "Linux version ..."          — the kernel's first line: the firmware, DHCP (iPXE), the script, the kernel
+ *                                          and initrd over HTTP, and the kernel's decompression are done
+ *   kernel  "SMELT-GUEST: init started"  — the kernel's boot is done (test/harness/guest/init prints the rest)
  *   lease   "SMELT-GUEST: lease ..."     — the guest's own DHCP
  *   booted  "SMELT-GUEST: phoned home"   — the answer file fetched and the phone-home POST answered
- * A VM fails on "SMELT-GUEST: FAILED", on SeaBIOS's "No bootable device" (iPXE gave up), when QEMU exits before it
- * booted, or when the run's bound passes. A booted VM is stopped at once (by its PID), on both sides alike: left
+ * A VM fails on "SMELT-GUEST: FAILED", on a kernel panic, on SeaBIOS's "No bootable device" (iPXE gave up), when
+ * QEMU exits before it booted, or when the run's bound passes. A booted VM is stopped at once (by its PID), on both sides alike: left
  * running it would reboot into another network boot and take CPU from the VMs still booting.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { readCapture, summarizeDhcp, synRetransmissions, type DhcpSummary } from
 import { startServers, type ServerContext, type ServerId } from './servers.ts';
 
 export const MILESTONES = {
+  linux: /Linux version /,
   kernel: /SMELT-GUEST: init started/,
   lease: /SMELT-GUEST: lease \S+ from \S+/,
   booted: /SMELT-GUEST: phoned home/,
@@ -75,6 +78,11 @@ export interface Measurement {
    */
   retriesUnanswered: number;
   serverCpuS: number;
+  /**
+   * User + system CPU seconds of the VMs' QEMU processes from power-on until each was stopped: the guests' own work,
+   * which software emulation makes the bulk of a run (the same on both sides when they do the same).
+   */
+  vmCpuS: number;
   /** CPU busy share when the run started, and other benchmarks or QEMU guests seen during it. */
   busyAtStart: number;
   othersDuring: string[];
@@ -84,6 +92,8 @@ export interface Measurement {
    * beside them slows their boot, whichever server they boot from.
    */
   foreignCpuShare: number;
+  /** The same in CPU seconds: with five CPU-bound VMs on two CPUs, each of them costs the VMs ~1/2 s of wall time. */
+  foreignCpuS: number;
   complaints: string[];
   deployMs?: number;
   error?: string;
@@ -169,9 +179,11 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
     retries: 0,
     retriesUnanswered: 0,
     serverCpuS: 0,
+    vmCpuS: 0,
     busyAtStart: 0,
     othersDuring: [],
     foreignCpuShare: 0,
+    foreignCpuS: 0,
     complaints: [],
   };
   await guestFiles(o.say);
@@ -199,6 +211,12 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       const poweredOn: number[] = [];
       const poweredOnWall: number[] = [];
       const stops: Promise<void>[] = [];
+      // Each VM's CPU seconds, read just before it is stopped (a stopped QEMU's /proc entry is gone).
+      const vmCpu: number[] = o.macs.map(() => 0);
+      const stop = (k: number, vm: RunningVm) => {
+        vmCpu[k] = cpuSeconds([vm.pid]);
+        stops.push(vm.stop());
+      };
       for (const [k, mac] of o.macs.entries()) {
         const vm = await startVm({
           netns: lab.ns.name,
@@ -233,18 +251,21 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
           }
           // (A function: TypeScript would take result.at.booted for still undefined after the loop above.)
           if (reached(result, 'booted')) {
-            stops.push(vm.stop());
+            stop(k, vm);
             continue;
           }
           const failedLine = /SMELT-GUEST: FAILED.*/.exec(serial)?.[0];
+          // A panicked kernel never gets further (and spins its vCPU, taking CPU from the others): failed at once.
+          const panic = /Kernel panic - not syncing: (.*)/.exec(serial)?.[1];
           if (failedLine) result.failed = failedLine.replace('SMELT-GUEST: ', '');
+          else if (panic !== undefined) result.failed = `the guest kernel panicked: ${panic.trim().slice(0, 120)}`;
           else if (vm.firmwareLog().includes('No bootable device'))
             result.failed = 'iPXE gave up (SeaBIOS: No bootable device)';
           else if (!vm.running()) result.failed = `QEMU exited: ${tail(vm.qemuOutput(), 3)}`;
           else if (now > deadline) result.failed = `not booted within ${o.maxRunS} s`;
           if (result.failed !== undefined) {
             result.tail = tail(serial, 8);
-            stops.push(vm.stop());
+            stop(k, vm);
           } else pending++;
         }
         if (now - lastOthersCheck > 5000) {
@@ -257,7 +278,9 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       await Promise.all(stops);
       m.serverCpuS = servers.cpuSeconds() - cpuBefore;
       const foreign = machineBusySeconds() - machineBefore - (ownCpuSeconds() - mineBefore);
-      m.foreignCpuShare = Math.max(0, foreign) / (((performance.now() - wallBefore) / 1000) * availableParallelism());
+      m.foreignCpuS = Math.max(0, foreign);
+      m.foreignCpuShare = m.foreignCpuS / (((performance.now() - wallBefore) / 1000) * availableParallelism());
+      m.vmCpuS = vmCpu.reduce((sum, x) => sum + x, 0);
       m.othersDuring = [...others];
       m.booted = m.vms.filter((vm) => vm.at.booted !== undefined).length;
       m.failed = m.vms.length - m.booted;

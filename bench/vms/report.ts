@@ -33,15 +33,20 @@ export const subsectionIntro = `${SUBSECTION}
 guest the end-to-end tests use (test/harness/guest.ts: Debian's 6.1 kernel, 8 MB, and a 1.2 MB busybox initramfs
 whose init acts as a preseed installer: DHCP, fetch the answer file named by \`url=\`, POST the phone-home URL it
 finds there). Against \`smeltd\` (DHCP server mode, HTTP, TFTP; the boot registered and the 5 MACs deployed through
-the API before power-on, so each VM's iPXE gets its installer script) and against dnsmasq (DHCP + TFTP) + nginx
+the API before power-on, so each VM's iPXE gets its installer script; started as packages/daemon/bin/smeltd starts
+it: the JavaScript build of scripts/build-js.ts with packages/daemon/node-options, from a snapshot of a commit with
+\`--smeltd-commit\`) and against dnsmasq (DHCP + TFTP) + nginx
 (HTTP) serving the same: the kernel and initrd at smeltd's URL paths, a static copy of the installer script smeltd
 rendered for a sixth machine deployed the same way, that machine's answer file as a static file, and
 \`return 200 "deployed"\` for the phone-home POST — so the guest makes the same five HTTP requests on both sides. In
 the same run, each server in a fresh namespace, the order of the servers alternating from run to run.
 
 A VM has **booted** when its serial console shows the guest's \`SMELT-GUEST: phoned home\` (the phone-home POST
-answered; on smeltd that is the machine becoming \`deployed\`); the table also gives the time to the guest kernel's
-first line (\`init started\`: DHCP, script, kernel and initrd done). A booted VM is stopped at once on both sides, so
+answered; on smeltd that is the machine becoming \`deployed\`); the table also gives the time to the guest's init
+(\`init started\`), and "Where the time goes" splits that at the kernel's first line on the console (before it: the
+firmware, DHCP, the downloads and the decompression of the kernel; after it: the kernel's boot). The CPU seconds
+used during a run are given for the server (its processes, threads included), the VMs (their QEMU processes) and
+everything else on the machine (others': all CPUs' busy time less this benchmark's own processes). A booted VM is stopped at once on both sides, so
 that its reboot does not take CPU from the others. **Retries**: DHCP messages a VM sent again (the same xid and
 type, from a tcpdump capture of the bridge), NAKs, TCP SYNs sent again, and HTTP requests beyond the five a boot
 needs or not answered 2xx (smeltd's debug log, nginx's access log). They are counted twice: all of them, and only
@@ -61,14 +66,21 @@ pnpm bench vms --help             # --vms N --runs N --servers --max-run-s --mem
 Needs root, \`qemu-system-x86\`, \`ipxe-qemu\` (the e1000 ROM), \`python3-scapy\`, \`tcpdump\`, \`dnsmasq\`, \`nginx\`,
 \`curl\`, and the guest files \`scripts/setup.sh\` builds into \`.tools/\`.
 
-**Reading it.** Five VMs emulated in software on two cores are CPU-bound: the firmware, iPXE, the 9 MB download
-through an emulated e1000 and the guest kernel's boot take nearly all of a boot's 30 s, on both sides alike, and any
-other work on the machine slows them further (runs marked † are left out of the time and retry targets). The
-servers' own part is small and visible in "Where the time goes": the DHCP exchanges take ~1 s on both sides because
-iPXE sends its REQUEST ~1 s after its DISCOVER whoever answers; the kernel's HTTP time is bounded by how fast the VM
-reads it; smeltd spends 1-10 ms rendering each script and answer file and recording each phone-home, where nginx
-sends static files. A difference of a second or two in "all booted after" between the servers is within the VMs'
-run-to-run spread. The BIOS path does not use TFTP (the ROM is iPXE already); \`TFTP RRQs\` shows it.
+**Reading it.** Five VMs emulated in software on two cores are CPU-bound: together they need ~60 CPU-seconds (the
+firmware, iPXE, the 9 MB download through an emulated e1000, the kernel's decompression and boot), so a run lasts
+about (VMs' CPU + server CPU + others' CPU) / 2 seconds, and every CPU-second of other work costs the VMs about half
+a second of wall time, whichever server they boot from (runs where others took more than 10 % of the machine are
+marked † and left out of the time and retry targets). smeltd's own share is 0.3-0.4 CPU-s per run, nginx's and
+dnsmasq's ~0.02: streaming the 47 MB of kernels and initrds through user space (Node has no sendfile), rendering the
+scripts and answer files and recording the phone-homes; idle, it uses no measurable CPU. That is worth ~0.2 s of
+the VMs' time. What the guests receive is the same where it matters (the same script but for the machine's own
+MAC, token and hostname; the same kernel command line, headers, Content-Length and TCP window; smeltd's offers add
+the DNS server and PXE options 43, 60 and 97, which neither iPXE nor the guest waits on), the DHCP exchanges take
+~1 s on both sides because iPXE sends its REQUEST ~1 s after its DISCOVER whoever answers, and the downloads take
+1-2 s of a 30 s boot. The rest is the guests' own CPU work, and its spread from run to run (±2 s on a quiet
+machine; much more when others' CPU is seconds) is larger than anything the servers do: read a difference of a
+second or two in "all booted after" together with the others' CPU of the runs. The BIOS path does not use TFTP (the
+ROM is iPXE already); \`TFTP RRQs\` shows it.
 `;
 
 const s = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} s` : '–');
@@ -85,6 +97,11 @@ function msPair(values: number[]): string {
 function pair(values: number[]): string {
   if (values.length === 0) return '–';
   return `${s(median(values))} / ${s(Math.max(...values))}`;
+}
+
+/** A per-VM figure, for the VMs that have it. */
+function vmTimes(m: Measurement, of: (vm: Measurement['vms'][number]) => number | undefined): number[] {
+  return m.vms.map(of).filter((value): value is number => value !== undefined && Number.isFinite(value));
 }
 
 export interface Verdicts {
@@ -198,6 +215,8 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
       `${m.syns.resent} (${m.syns.unanswered})`,
       `${m.retries} (${m.retriesUnanswered})`,
       `${m.serverCpuS.toFixed(1)} s`,
+      `${m.vmCpuS.toFixed(0)} s`,
+      `${m.foreignCpuS.toFixed(1)} s`,
     ];
   });
   out.push(
@@ -206,7 +225,7 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
         'server',
         'booted',
         'all booted after',
-        'kernel started p50 / max',
+        'init started p50 / max',
         'booted p50 / max',
         'DHCP sent (iPXE + guest)',
         'DHCP resent (iPXE + guest)',
@@ -216,10 +235,14 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
         'SYNs resent',
         'retries',
         'server CPU',
+        "VMs' CPU",
+        "others' CPU",
       ],
       rows,
       [
         'left',
+        'right',
+        'right',
         'right',
         'right',
         'right',
@@ -239,7 +262,9 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
   out.push(
     "**Where the time goes** — median / max over the VMs (DHCP: from the capture; power-on to iPXE's first DISCOVER " +
       "is the firmware's own start) and over the requests (HTTP: the server's own time per request, smeltd's " +
-      "`ms`, nginx's `$request_time`)",
+      "`ms`, nginx's `$request_time`); last, the guest's own phases from its console: power-on to the kernel's " +
+      'first line (the firmware, iPXE, the downloads and the decompression of the kernel) and from there to its ' +
+      'init (the kernel booting)',
     '',
   );
   const timeRows = measurements.map((m) => {
@@ -256,6 +281,8 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
       msPair(dhcp('guest').map((x) => x * 1000)),
       http('answers'),
       http('hook'),
+      pair(vmTimes(m, (vm) => vm.at.linux)),
+      pair(vmTimes(m, (vm) => (vm.at.linux === undefined ? undefined : (vm.at.kernel ?? NaN) - vm.at.linux))),
     ];
   });
   out.push(
@@ -270,9 +297,11 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
         'guest DHCP',
         'HTTP answer file',
         'HTTP phone-home',
+        'power-on → kernel',
+        'kernel → init',
       ],
       timeRows,
-      ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
     '',
   );
@@ -288,7 +317,9 @@ export function renderReport(measurements: readonly Measurement[], info: RunInfo
     if (m.busyAtStart >= 0.2) parts.push(`the machine was ${Math.round(m.busyAtStart * 100)} % busy at the start`);
     if (m.othersDuring.length > 0) parts.push(`other work seen during the run: ${m.othersDuring.join('; ')}`);
     if (Number.isFinite(m.foreignCpuShare))
-      parts.push(`other work's CPU during the run: ${Math.round(m.foreignCpuShare * 100)} % of the machine`);
+      parts.push(
+        `other work's CPU during the run: ${m.foreignCpuS.toFixed(1)} s, ${Math.round(m.foreignCpuShare * 100)} % of the machine`,
+      );
     if (m.deployMs !== undefined) parts.push(`registering the boot and deploying took ${Math.round(m.deployMs)} ms`);
     parts.push(
       `DHCP: ${m.dhcp.offers} offers, ${m.dhcp.acks} ACKs; QEMUs started within ${m.powerOnSpreadS.toFixed(2)} s`,

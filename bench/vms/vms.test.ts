@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { httpKind } from './measure.ts';
+import { httpKind, type Measurement } from './measure.ts';
 import { parseDhcp, readCapture, summarizeDhcp, synRetransmissions } from './pcap.ts';
-import { insertIntoSubsection, SUBSECTION } from './report.ts';
+import { insertIntoSubsection, renderReport, SUBSECTION, type RunInfo } from './report.ts';
 import { scriptPaths } from './servers.ts';
 
 /** A BOOTP payload: op, xid, chaddr, and options (code, bytes) after the magic cookie. */
@@ -140,4 +140,72 @@ test('a run goes at the end of "Five real VMs", which is made inside "Boot storm
   assert.ok(twice.indexOf('#### Five real VMs: run of A') < b && b < twice.indexOf('## Later'));
   assert.equal(twice[b - 1], '');
   assert.equal(twice.at(-1), '');
+});
+
+test("the report gives each run's CPU seconds (server, VMs, others) and splits the guest's time at the kernel", () => {
+  const measurement = (server: 'smeltd' | 'reference', vmCpuS: number, foreignCpuS: number): Measurement => ({
+    server,
+    run: 0,
+    vms: [{ mac: '52:54:00:5e:00:01', at: { linux: 20, kernel: 27, booted: 31 }, dhcp: {} }],
+    booted: 1,
+    failed: 0,
+    allBootedS: 31,
+    powerOnSpreadS: 0,
+    dhcp: {
+      sent: { iPXE: 2, udhcp: 2, other: 0 },
+      resent: { iPXE: 0, udhcp: 0, other: 0 },
+      resentUnanswered: 0,
+      naks: 0,
+      offers: 2,
+      acks: 2,
+    },
+    tftpRequests: 0,
+    httpRequests: 5,
+    httpMs: { script: [1], kernel: [700], initrd: [3], answers: [1], hook: [3], other: [] },
+    httpExtra: 0,
+    httpNon2xx: 0,
+    syns: { resent: 0, unanswered: 0 },
+    retries: 0,
+    retriesUnanswered: 0,
+    serverCpuS: server === 'smeltd' ? 0.34 : 0.02,
+    vmCpuS,
+    busyAtStart: 0,
+    othersDuring: [],
+    foreignCpuShare: foreignCpuS / 62,
+    foreignCpuS,
+    complaints: [],
+  });
+  const info: RunInfo = {
+    command: 'pnpm bench vms',
+    started: new Date(0),
+    elapsedS: 60,
+    vms: 1,
+    runs: 1,
+    maxRunS: 300,
+    memoryMb: 384,
+    machine: 'M',
+    load: { before: 0, after: 0 },
+    versions: [],
+    guest: 'G',
+    lab: 'L',
+    vmCommand: 'Q',
+    serverCommands: [],
+    referenceFiles: 'F',
+    notes: [],
+  };
+  const report = renderReport([measurement('smeltd', 61.5, 1.2), measurement('reference', 60.2, 0.4)], info);
+  // The cell under `heading` in the server's row of the table that has that column.
+  const row = (server: string, heading: string) => {
+    const lines = report.split('\n');
+    const at = lines.findIndex((line) => line.startsWith('| server') && line.includes(` ${heading} `));
+    const column = (lines[at] ?? '').split('|').findIndex((cell) => cell.trim() === heading);
+    const line = lines.slice(at).find((candidate) => candidate.startsWith(`| ${server} (run 1)`));
+    return line?.split('|')[column]?.trim();
+  };
+  assert.equal(row('smeltd', "VMs' CPU"), '62 s');
+  assert.equal(row('smeltd', "others' CPU"), '1.2 s');
+  assert.equal(row('dnsmasq + nginx', 'server CPU'), '0.0 s');
+  assert.equal(row('smeltd', 'power-on → kernel'), '20.0 s / 20.0 s');
+  assert.equal(row('smeltd', 'kernel → init'), '7.0 s / 7.0 s');
+  assert.match(report, /other work's CPU during the run: 1\.2 s/);
 });

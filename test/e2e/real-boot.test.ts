@@ -25,7 +25,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createLab, logLines, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
+import { createLab, logLines, pinBridge, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
 import { guestFiles, type GuestFiles } from '../harness/guest.ts';
 import type { Netns } from '../harness/netns.ts';
 import { routerAdvertiserArgv, startVm, type Firmware, type RunningVm } from '../harness/qemu.ts';
@@ -188,6 +188,8 @@ before(async () => {
   const files = guestFiles(note);
   ns = await lab.netns('qvm');
   await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
+  // A MAC of its own (dhcp-lab.ts): with SMELT_E2E_FULL=1 the VM that stops first must not take it with its tap.
+  await pinBridge(ns, { anchor: true });
   await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.br0.disable_ipv6=1']);
   await ns.exec(['ip', 'addr', 'add', `${SERVER}/24`, 'dev', 'br0']);
   await ns.exec(['ip', 'link', 'set', 'br0', 'up']);

@@ -24,7 +24,16 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLab, logLines, smeltctlIn, smeltctlJson, waitUntil, type Background, type Lab } from './dhcp-lab.ts';
+import {
+  createLab,
+  logLines,
+  pinBridge,
+  smeltctlIn,
+  smeltctlJson,
+  waitUntil,
+  type Background,
+  type Lab,
+} from './dhcp-lab.ts';
 import { guestFiles, type GuestFiles } from './guest.ts';
 import type { Netns } from './netns.ts';
 import { runOk } from './process.ts';
@@ -275,6 +284,8 @@ export function createLifecycle(options: LifecycleOptions): Lifecycle {
       segment = await lab.netns(options.tags.segment);
       smeltNs = segment;
       await segment.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
+      // Its MAC fixed (the 2-VM case: the first VM to stop must not take the server's MAC with its tap).
+      await pinBridge(segment, { anchor: true });
       await segment.exec(['sysctl', '-qw', 'net.ipv6.conf.br0.disable_ipv6=1']);
       await segment.exec(['ip', 'addr', 'add', `${server}/24`, 'dev', 'br0']);
       await segment.exec(['ip', 'link', 'set', 'br0', 'up']);

@@ -56,6 +56,31 @@ export interface Lab {
   close(): Promise<void>;
 }
 
+/** The MAC every lab bridge is given (locally administered; each lab's bridge is in an L2 domain of its own). */
+export const BRIDGE_MAC = '02:5e:00:00:00:01';
+
+/**
+ * Gives a lab's bridge a MAC of its own. A Linux bridge otherwise takes the lowest of its ports' MACs and changes it
+ * when that port goes — when a VM stops first and its tap is removed — and the machines still running, whose ARP
+ * caches hold the old MAC, lose their next connections to the addresses on the bridge until their entries expire.
+ * With its MAC set a bridge without ports has no carrier (smeltd refuses an interface that is down): `anchor` adds
+ * one end of an idle veth pair as a port, its other end up and unused (IPv6 off on both: no solicitations or DAD
+ * in the captures), to keep the bridge up before the VMs' taps join.
+ */
+export async function pinBridge(
+  ns: Pick<Netns, 'exec'>,
+  options: { bridge?: string; anchor?: boolean } = {},
+): Promise<void> {
+  const bridge = options.bridge ?? 'br0';
+  await ns.exec(['ip', 'link', 'set', bridge, 'address', BRIDGE_MAC]);
+  if (!options.anchor) return;
+  await ns.exec(['ip', 'link', 'add', 'anchor0', 'type', 'veth', 'peer', 'name', 'anchor1']);
+  for (const end of ['anchor0', 'anchor1']) await ns.exec(['sysctl', '-qw', `net.ipv6.conf.${end}.disable_ipv6=1`]);
+  await ns.exec(['ip', 'link', 'set', 'anchor0', 'master', bridge]);
+  await ns.exec(['ip', 'link', 'set', 'anchor1', 'up']);
+  await ns.exec(['ip', 'link', 'set', 'anchor0', 'up']);
+}
+
 async function configure(end: End): Promise<void> {
   const ip = (args: string[]) => runOk('ip', ['-n', end.ns.name, ...args]);
   if (end.mac !== undefined) await ip(['link', 'set', end.name, 'address', end.mac]);
@@ -108,6 +133,8 @@ export function createLab(prefix: string): Lab {
     async switch(tag) {
       const ns = await lab.netns(tag);
       await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+      // Its ports are attached next; they give it its carrier.
+      await pinBridge(ns);
       await ns.exec(['ip', 'link', 'set', 'br0', 'up']);
       return {
         ns,
