@@ -10,7 +10,7 @@ import { explainBindError, ListenError } from '../listen.ts';
 import type { Counter, Metrics, Series } from '../metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { Decision } from './decision.ts';
-import { DeviceSocketError, openDeviceSocket } from './device-socket.ts';
+import { DeviceSocketError, openDeviceSocket, type DeviceSocket } from './device-socket.ts';
 import { clientFacts, type ClientFacts } from './facts.ts';
 import { ipv4Text, parseIpv4Number } from './header.ts';
 import { persistLeases } from './lease-store.ts';
@@ -52,6 +52,7 @@ interface Listener {
   /** The addresses as numbers, for the per-packet subnet lookup. */
   numbers: number[];
   socket: Socket;
+  sendNow: DeviceSocket['sendNow'];
   role: 'dhcp' | 'pxe';
 }
 
@@ -128,9 +129,9 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       const addresses = addressesOf(name);
       if (addresses.length === 0) log.warn({ interface: name }, 'interface has no IPv4 address; using address');
       for (const [role, port, address] of socketsFor(addresses)) {
-        const socket = await openSocket(name, port, address);
+        const { socket, sendNow } = await openSocket(name, port, address);
         const numbers = addresses.map((a) => ipv4ToNumber(a) ?? 0);
-        const listener: Listener = { name, addresses, numbers, socket, role };
+        const listener: Listener = { name, addresses, numbers, socket, sendNow, role };
         socket.on('message', (message, rinfo) => {
           onMessage(listener, message, rinfo);
         });
@@ -334,6 +335,17 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       return;
     }
     const type = reply.options.get(53)?.[0] ?? 0;
+    try {
+      if (listener.sendNow(bytes, to.port, to.address)) {
+        sent(messageNames[type] ?? 'other');
+        return;
+      }
+    } catch (error) {
+      errors('send');
+      log.warn({ err: error, to: `${to.address}:${to.port}`, interface: listener.name }, 'DHCP send failed');
+      return;
+    }
+    // The kernel's send buffer is full: dgram queues it until there is room.
     listener.socket.send(bytes, to.port, to.address, (error) => {
       if (error) {
         errors('send');
@@ -426,7 +438,7 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   };
 }
 
-async function openSocket(name: string, port: number, address: string): Promise<Socket> {
+async function openSocket(name: string, port: number, address: string): Promise<DeviceSocket> {
   try {
     return await openDeviceSocket(name, port, address);
   } catch (error) {
