@@ -61,7 +61,7 @@ export interface Measurement {
   httpRequests: number;
   /** The server's time per HTTP request (ms), by what was asked for. */
   httpMs: Record<HttpKind, number[]>;
-  /** HTTP requests beyond the five a VM needs (script, kernel, initrd, answer file, phone-home). */
+  /** HTTP requests beyond the five each VM needs (script, kernel, initrd, answer file, phone-home). */
   httpExtra: number;
   httpNon2xx: number;
   /** SYNs to port 80 sent again, and of those the ones sent before any SYN-ACK. */
@@ -311,7 +311,9 @@ export async function measureServer(o: MeasureOptions): Promise<Measurement> {
       m.httpRequests = requests.length;
       for (const request of requests) m.httpMs[httpKind(request.url)].push(request.ms);
       m.httpNon2xx = requests.filter((r) => r.status < 200 || r.status > 299).length;
-      m.httpExtra = Math.max(0, requests.length - HTTP_PER_VM * m.booted);
+      // Per VM powered on, not per VM booted: a VM that failed half-way (a guest kernel panic after its downloads)
+      // made fewer than five requests, none of them a retry.
+      m.httpExtra = Math.max(0, requests.length - HTTP_PER_VM * m.vms.length);
       const resent = m.dhcp.resent.iPXE + m.dhcp.resent.udhcp + m.dhcp.resent.other;
       m.retries = resent + m.dhcp.naks + m.syns.resent + m.httpExtra + m.httpNon2xx;
       m.retriesUnanswered = m.dhcp.resentUnanswered + m.dhcp.naks + m.syns.unanswered + m.httpExtra + m.httpNon2xx;
