@@ -29,30 +29,29 @@ export interface RunInfo {
 export const subsectionIntro = `${SUBSECTION}
 
 **What.** \`pnpm bench vms\` (bench/vms/): 5 diskless QEMU VMs (BIOS: SeaBIOS and the iPXE option ROM of QEMU's e1000,
-\`-accel tcg\`: KVM is not usable here; 1 vCPU, 384 MiB each) power on at once on one bridge and network-boot the
-guest the end-to-end tests use (test/harness/guest.ts: Debian's 6.1 kernel, 8 MB, and a 1.2 MB busybox initramfs
-whose init acts as a preseed installer: DHCP, fetch the answer file named by \`url=\`, POST the phone-home URL it
-finds there). Against \`smeltd\` (DHCP server mode, HTTP, TFTP; the boot registered and the 5 MACs deployed through
-the API before power-on, so each VM's iPXE gets its installer script; started as packages/daemon/bin/smeltd starts
-it: the JavaScript build of scripts/build-js.ts with packages/daemon/node-options, from a snapshot of a commit with
-\`--smeltd-commit\`) and against dnsmasq (DHCP + TFTP) + nginx
-(HTTP) serving the same: the kernel and initrd at smeltd's URL paths, a static copy of the installer script smeltd
-rendered for a sixth machine deployed the same way, that machine's answer file as a static file, and
-\`return 200 "deployed"\` for the phone-home POST — so the guest makes the same five HTTP requests on both sides. In
-the same run, each server in a fresh namespace, the order of the servers alternating from run to run.
+\`-accel tcg\`: KVM is not usable here; 1 vCPU, 384 MiB each) power on at once on one bridge and network-boot the guest
+the end-to-end tests use (test/harness/guest.ts: Debian's 6.1 kernel, 8 MB, and a 1.2 MB busybox initramfs whose init
+acts as a preseed installer: DHCP, fetch the answer file named by \`url=\`, POST the phone-home URL it finds there).
+Against \`smeltd\` (DHCP server mode, HTTP, TFTP; the boot registered and the 5 MACs deployed through the API before
+power-on, so each VM's iPXE gets its installer script; started as packages/daemon/bin/smeltd starts it: the JavaScript
+build of scripts/build-js.ts with packages/daemon/node-options, from a snapshot of a commit with \`--smeltd-commit\`) and
+against dnsmasq (DHCP + TFTP) + nginx (HTTP) serving the same: the kernel and initrd at smeltd's URL paths, a static
+copy of the installer script smeltd rendered for a sixth machine deployed the same way, that machine's answer file as a
+static file, and \`return 200 "deployed"\` for the phone-home POST — so the guest makes the same five HTTP requests on
+both sides. In the same run, each server in a fresh namespace, the order of the servers alternating from run to run.
 
-A VM has **booted** when its serial console shows the guest's \`SMELT-GUEST: phoned home\` (the phone-home POST
-answered; on smeltd that is the machine becoming \`deployed\`); the table also gives the time to the guest's init
-(\`init started\`), and "Where the time goes" splits that at the kernel's first line on the console (before it: the
-firmware, DHCP, the downloads and the decompression of the kernel; after it: the kernel's boot). The CPU seconds
-used during a run are given for the server (its processes, threads included), the VMs (their QEMU processes) and
-everything else on the machine (others': all CPUs' busy time less this benchmark's own processes). A booted VM is stopped at once on both sides, so
-that its reboot does not take CPU from the others. **Retries**: DHCP messages a VM sent again (the same xid and
-type, from a tcpdump capture of the bridge), NAKs, TCP SYNs sent again, and HTTP requests beyond the five a boot
-needs or not answered 2xx (smeltd's debug log, nginx's access log). They are counted twice: all of them, and only
-those sent before the server had answered at all. The difference is the guest's: its busybox \`udhcpc -T 1\`, starved
-of CPU under TCG, resends a DISCOVER whose OFFER had reached the bridge a millisecond after the first — a retry,
-but none a server could have prevented.
+A VM has **booted** when its serial console shows the guest's \`SMELT-GUEST: phoned home\` (the phone-home POST answered;
+on smeltd that is the machine becoming \`deployed\`); the table also gives the time to the guest's init (\`init started\`),
+and "Where the time goes" splits that at the kernel's first line on the console (before it: the firmware, DHCP, the
+downloads and the decompression of the kernel; after it: the kernel's boot). The CPU seconds used during a run are given
+for the server (its processes, threads included), the VMs (their QEMU processes) and everything else on the machine
+(others': all CPUs' busy time less this benchmark's own processes). A booted VM is stopped at once on both sides, so
+that its reboot does not take CPU from the others. **Retries**: DHCP messages a VM sent again (the same xid and type,
+from a tcpdump capture of the bridge), NAKs, TCP SYNs sent again, and HTTP requests beyond the five a boot needs or not
+answered 2xx (smeltd's debug log, nginx's access log). They are counted twice: all of them, and only those sent before
+the server had answered at all. The difference is the guest's: its busybox \`udhcpc -T 1\`, starved of CPU under TCG,
+resends a DISCOVER whose OFFER had reached the bridge a millisecond after the first — a retry, but none a server could
+have prevented.
 
 **How.**
 
@@ -67,21 +66,19 @@ Needs root, \`qemu-system-x86\`, \`ipxe-qemu\` (the e1000 ROM), \`python3-scapy\
 \`curl\`, and the guest files \`scripts/setup.sh\` builds into \`.tools/\`.
 
 **Reading it.** Five VMs emulated in software on two cores are CPU-bound: together they need ~60 CPU-seconds (the
-firmware, iPXE, the 9 MB download through an emulated e1000, the kernel's decompression and boot), so a run lasts
-about (VMs' CPU + server CPU + others' CPU) / 2 seconds, and every CPU-second of other work costs the VMs about half
-a second of wall time, whichever server they boot from (runs where others took more than 10 % of the machine are
-marked † and left out of the time and retry targets). smeltd's own share is 0.3-0.4 CPU-s per run, nginx's and
-dnsmasq's ~0.02: streaming the 47 MB of kernels and initrds through user space (Node has no sendfile), rendering the
-scripts and answer files and recording the phone-homes; idle, it uses no measurable CPU. That is worth ~0.2 s of
-the VMs' time. What the guests receive is the same where it matters (the same script but for the machine's own
-MAC, token and hostname; the same kernel command line, headers, Content-Length and TCP window; smeltd's offers add
-the DNS server and PXE options 43, 60 and 97, which neither iPXE nor the guest waits on), the DHCP exchanges take
-~1 s on both sides because iPXE sends its REQUEST ~1 s after its DISCOVER whoever answers, and the downloads take
-1-2 s of a 30 s boot. The rest is the guests' own CPU work, and its spread from run to run (±2 s on a quiet
-machine; much more when others' CPU is seconds) is larger than anything the servers do: read a difference of a
-second or two in "all booted after" together with the others' CPU of the runs. The BIOS path does not use TFTP (the
-ROM is iPXE already); \`TFTP RRQs\` shows it.
-`;
+firmware, iPXE, the 9 MB download through an emulated e1000, the kernel's decompression and boot), so a run lasts about
+(VMs' CPU + server CPU + others' CPU) / 2 seconds, and every CPU-second of other work costs the VMs about half a second
+of wall time, whichever server they boot from (runs where others took more than 10 % of the machine are marked † and
+left out of the time and retry targets). smeltd's own share is 0.3-0.4 CPU-s per run, nginx's and dnsmasq's ~0.02:
+streaming the 47 MB of kernels and initrds through user space (Node has no sendfile), rendering the scripts and answer
+files and recording the phone-homes; idle, it uses no measurable CPU. That is worth ~0.2 s of the VMs' time. What the
+guests receive is the same where it matters (the same script but for the machine's own MAC, token and hostname; the same
+kernel command line, headers, Content-Length and TCP window; smeltd's offers add the DNS server and PXE options 43, 60
+and 97, which neither iPXE nor the guest waits on), the DHCP exchanges take ~1 s on both sides because iPXE sends its
+REQUEST ~1 s after its DISCOVER whoever answers, and the downloads take 1-2 s of a 30 s boot. The rest is the guests'
+own CPU work, and its spread from run to run (±2 s on a quiet machine; much more when others' CPU is seconds) is larger
+than anything the servers do: read a difference of a second or two in "all booted after" together with the others' CPU
+of the runs. The BIOS path does not use TFTP (the ROM is iPXE already); \`TFTP RRQs\` shows it.`;
 
 const s = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} s` : '–');
 const n = (value: number) => value.toLocaleString('en');
