@@ -78,7 +78,8 @@ and 97, which neither iPXE nor the guest waits on), the DHCP exchanges take ~1 s
 REQUEST ~1 s after its DISCOVER whoever answers, and the downloads take 1-2 s of a 30 s boot. The rest is the guests'
 own CPU work, and its spread from run to run (±2 s on a quiet machine; much more when others' CPU is seconds) is larger
 than anything the servers do: read a difference of a second or two in "all booted after" together with the others' CPU
-of the runs. The BIOS path does not use TFTP (the ROM is iPXE already); \`TFTP RRQs\` shows it.`;
+of the runs. The BIOS path does not use TFTP (the ROM is iPXE already); \`TFTP RRQs\` shows it.
+`;
 
 const s = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} s` : '–');
 const n = (value: number) => value.toLocaleString('en');
