@@ -271,7 +271,7 @@ function againstKea(results: Results, scenarios: Scenario[], server: ServerId, w
 function targets(results: Results, scenarios: Scenario[], info: RunInfo): TargetLine[] {
   const lines: TargetLine[] = [];
   const ours = info.servers.includes('smeltd');
-  if (ours) lines.push(...againstKea(results, scenarios, 'smeltd', 'leases persisted (fdatasync before the ACK)'));
+  if (ours) lines.push(...againstKea(results, scenarios, 'smeltd', 'leases persisted (fsync before the ACK)'));
   // The like-for-like comparison: Kea's memfile write()s each lease before its reply and never fsyncs.
   if (info.servers.includes('smeltd-os')) {
     lines.push(

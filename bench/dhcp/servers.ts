@@ -120,7 +120,8 @@ function kea(id: 'kea' | 'kea-mt'): ServerSpec {
   const configPath = (c: ServerContext) => join(c.dir, 'kea-dhcp4.json');
   return {
     id,
-    store: 'memfile CSV (`persist: true`, appended per lease change, not fsynced; `lfc-interval: 0`)',
+    store:
+      'memfile CSV (`persist: true`: one write(2) per lease change before the reply, never an fsync (strace); `lfc-interval: 0`)',
     missing() {
       return Promise.resolve(
         existsSync(keaPath) ? undefined : `${keaPath} is missing: apt-get install kea-dhcp4-server`,
@@ -217,8 +218,8 @@ function smeltdSpec(id: 'smeltd' | 'smeltd-os'): ServerSpec {
     id,
     store:
       id === 'smeltd-os'
-        ? 'embedded SQLite store in dataDir (WAL; store.sync os: each commit written to the kernel before the ACK, not fsynced)'
-        : 'embedded SQLite store in dataDir (WAL; store.sync disk: each commit fdatasynced before the ACK)',
+        ? 'embedded SQLite store in dataDir (WAL, synchronous=NORMAL: `--store.sync os`, each commit written to the kernel before the ACK, fsynced only at checkpoints)'
+        : 'embedded SQLite store in dataDir (WAL, synchronous=FULL: `store.sync disk`, the default, each commit fsynced before the ACK)',
     missing() {
       if (!existsSync(join(repoRoot, 'packages/daemon/src/dhcp'))) {
         return Promise.resolve('smeltd has no DHCP server yet (packages/daemon/src/dhcp)');
