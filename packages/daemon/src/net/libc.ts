@@ -69,3 +69,20 @@ export function intValue(value: number): Buffer {
   buffer.writeInt32LE(value);
   return buffer;
 }
+
+/** recv(2) flags for `peekReady`. */
+const MSG_PEEK = 0x2;
+const MSG_DONTWAIT = 0x40;
+
+type RecvCall = (fd: number, buffer: Buffer, length: number, flags: number) => number;
+let recvCall: RecvCall | undefined;
+const peekByte = Buffer.alloc(1);
+
+/**
+ * True when a datagram waits on the socket, without taking it (recv with MSG_PEEK | MSG_DONTWAIT): a poll that
+ * never sleeps, for the TFTP server's bounded wait for an ACK (tftp/ack-spin.ts).
+ */
+export function peekReady(fd: number): boolean {
+  recvCall ??= koffi.load('libc.so.6').func('long recv(int, void *, size_t, int)') as RecvCall;
+  return recvCall(fd, peekByte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}

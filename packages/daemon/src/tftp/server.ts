@@ -27,6 +27,12 @@
  * transfer goes on with one block per send, at once sending again what was in flight; both are logged once per server and counted
  * (smelt_tftp_gso_fallbacks_total). Config `tftp.gso: false` turns it off.
  *
+ * Waiting for ACKs. Transfer sockets are opened through libc when it can (gso-socket.ts), so their descriptor is
+ * known; after an ACK that sent more blocks, while at most SPIN_MAX_ACTIVE transfers run, the handler polls the
+ * socket for the next datagram for up to SPIN_BUDGET_MS before returning to the event loop (ack-spin.ts): on a
+ * fast path the ACK is then read without the process going to sleep and being woken for it, which was a fifth
+ * of each window's round trip at blksize 1468, windowsize 16 on loopback. Slow peers turn it off by themselves.
+ *
  * Nothing a peer sends can throw out of a handler: every socket handler, timer and promise continuation is
  * wrapped, and an unexpected exception is logged and counted (smelt_tftp_internal_errors_total).
  */
@@ -42,6 +48,8 @@ import { explainBindError, ListenError } from '../listen.ts';
 import type { Counter, Gauge, Metrics } from '../metrics.ts';
 import { PathRefusedError } from '../tree/tree.ts';
 import type { FileTree, Peer, TreeFile } from '../tree/tree.ts';
+import { peekReady } from '../net/libc.ts';
+import { AckSpin } from './ack-spin.ts';
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { MAX_GSO_BYTES, MAX_SEGMENTS, openUdpSocket, setSegmentSize } from './gso-socket.ts';
@@ -87,6 +95,15 @@ export interface RunningTftpServer {
 
 /** A queued request not repeated by its client for this long is taken to be abandoned. */
 export const QUEUE_STALE_MS = 30_000;
+
+/**
+ * The bounded wait for an ACK (ack-spin.ts): only while at most this many transfers run, for at most
+ * SPIN_BUDGET_MS per window, and never more than SPIN_MAX_STREAK windows in a row without the event loop going
+ * round.
+ */
+const SPIN_MAX_ACTIVE = 2;
+const SPIN_BUDGET_MS = 0.2;
+const SPIN_MAX_STREAK = 16;
 
 /** Below this blksize a window gains little from GSO, and OACK or ERROR packets could exceed a segment. */
 const GSO_MIN_BLKSIZE = 512;
@@ -211,6 +228,12 @@ function closeSocket(socket: dgram.Socket): Promise<void> {
   });
 }
 
+/** The ACK waits of a transfer, for its log line. */
+function ackWaits(spin: AckSpin): { hits: number; misses: number; ms: number } {
+  const { hits, misses, spentMs } = spin.stats;
+  return { hits, misses, ms: Math.round(spentMs * 10) / 10 };
+}
+
 function describePeer(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
@@ -238,6 +261,7 @@ interface Session {
   /** Still waiting for the first ACK or ERROR from the client: repeats of its RRQ are ignored meanwhile. */
   fresh: boolean;
   reported: { bytes: number; retransmissions: number; batches: number };
+  spin?: AckSpin;
 }
 
 interface TftpMetrics {
@@ -471,31 +495,32 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
   }
 
   /**
-   * The transfer's socket, on the address the request arrived on. With `blocks` > 0 it is opened through libc
-   * with UDP_SEGMENT = blksize + 4 so a window can go out in one send; `fd` is given when that worked.
+   * The transfer's socket, on the address the request arrived on, opened through libc so that its file
+   * descriptor is known (`fd`: for the wait for ACKs, ack-spin.ts); with `blocks` > 0 it also gets UDP_SEGMENT =
+   * blksize + 4 so a window can go out in one send (`segmented`). Where libc cannot open it, a dgram socket.
    */
   async function transferSocket(
     session: Session,
     blksize: number,
     blocks: number,
-  ): Promise<{ socket: dgram.Socket; fd?: number }> {
+  ): Promise<{ socket: dgram.Socket; fd?: number; segmented: boolean }> {
     const { listener } = session.request;
-    if (blocks === 0) return { socket: await bindSocket(listener.family, listener.address, 0) };
     let opened: { socket: dgram.Socket; fd: number };
     try {
       opened = await openUdpSocket(listener.family, listener.address, listener.family === 4 ? lookup4 : lookup6);
     } catch (error) {
       // libc or koffi unusable here; an address that cannot be bound fails the same way with dgram below.
-      gsoFallback(session, 'socket', error);
-      return { socket: await bindSocket(listener.family, listener.address, 0) };
+      if (blocks > 0) gsoFallback(session, 'socket', error);
+      return { socket: await bindSocket(listener.family, listener.address, 0), segmented: false };
     }
+    if (blocks === 0) return { ...opened, segmented: false };
     const refused = setSegmentSize(opened.fd, blksize + 4);
     if (refused) {
       gsoFallback(session, 'setsockopt', refused);
-      return { socket: opened.socket };
+      return { ...opened, segmented: false };
     }
     options.onGsoSocket?.(opened.fd);
-    return { socket: opened.socket, fd: opened.fd };
+    return { ...opened, segmented: true };
   }
 
   function heard(session: Session): void {
@@ -578,8 +603,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
     const blocks = gsoWanted ? gsoBlocks(negotiated.blksize, negotiated.windowsize, oack?.length) : 0;
     let socket: dgram.Socket;
     let fd: number | undefined;
+    let segmented: boolean;
     try {
-      ({ socket, fd } = await transferSocket(session, negotiated.blksize, blocks));
+      ({ socket, fd, segmented } = await transferSocket(session, negotiated.blksize, blocks));
     } catch (error) {
       session.log.error({ err: error, address: listener.address }, 'request failed: no socket for the transfer');
       refuse(request, ERR_UNDEFINED, 'server error', 'error');
@@ -595,7 +621,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
     }
     const startedAt = clock.now();
     /** on: UDP_SEGMENT set; draining: a send was refused for its sake, clearing it; off: never set, or cleared. */
-    let gso: 'on' | 'draining' | 'off' = fd === undefined ? 'off' : 'on';
+    let gso: 'on' | 'draining' | 'off' = segmented ? 'on' : 'off';
     await new Promise<void>((resolve) => {
       const transfer = new Transfer({
         source,
@@ -614,7 +640,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
           if (gso === 'off') socket.send(data, peer.port, peer.address);
           else socket.send(data, peer.port, peer.address, onSent);
         },
-        ...(fd === undefined
+        ...(!segmented
           ? {}
           : {
               blocksPerSend: blocks,
@@ -623,6 +649,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
               },
             }),
         sendsSettled: () => socket.getSendQueueCount() === 0,
+        leadBlocks: 1,
         progress: () => {
           report(session);
         },
@@ -673,8 +700,26 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
           internalError(error, 'falling back from GSO');
         }
       }
+      let spin =
+        fd === undefined
+          ? undefined
+          : new AckSpin({
+              ready: () => peekReady(fd),
+              now: () => performance.now(),
+              budgetMs: SPIN_BUDGET_MS,
+              maxStreak: SPIN_MAX_STREAK,
+            });
+      session.spin = spin;
       socket.on('message', (msg, rinfo) => {
         onTransferDatagram(session, transfer, socket, msg, rinfo);
+        if (spin && activeCount <= SPIN_MAX_ACTIVE && transfer.awaitingAck) {
+          try {
+            spin.wait();
+          } catch (error) {
+            spin = undefined;
+            internalError(error, 'waiting for an ACK');
+          }
+        }
       });
       socket.on('error', (error) => {
         // Asynchronous send failures (a firewall rejecting a datagram, a full buffer): loss, which the
@@ -688,7 +733,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
           size: source.size,
           blksize: negotiated.blksize,
           windowsize: negotiated.windowsize,
-          gsoBlocks: fd === undefined ? 0 : blocks,
+          gsoBlocks: segmented ? blocks : 0,
           oack: negotiated.oack ? Object.fromEntries(negotiated.oack) : undefined,
           local: describePeer(listener.address, socket.address().port),
         },
@@ -713,6 +758,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       blksize: negotiated.blksize,
       windowsize: negotiated.windowsize,
       retransmissions: stats?.retransmissions ?? 0,
+      ...(session.spin ? { ackWaits: ackWaits(session.spin) } : {}),
     };
     if (end.ok) {
       m.completed.inc();

@@ -45,6 +45,8 @@ interface Setup {
    * the send into one datagram per blksize + 4 bytes, as the kernel does; each call's block count is recorded.
    */
   gso?: number;
+  /** Blocks of the first send of each new run of blocks (TransferOptions.leadBlocks). */
+  lead?: number;
 }
 
 function word(datagram: Buffer): Word {
@@ -143,6 +145,7 @@ function harness(setup: Setup): Harness {
       ends.push(end);
     },
     ...(setup.chunkBytes === undefined ? {} : { chunkBytes: setup.chunkBytes }),
+    ...(setup.lead === undefined ? {} : { leadBlocks: setup.lead }),
   });
   const take = () => {
     while (queued[0] && queued[0].since < takes) {
@@ -404,6 +407,24 @@ describe('tftp transfer: batched sends (UDP GSO)', () => {
       });
     }
   }
+
+  test('with a lead block, each new window starts with one block alone, then full sends', async () => {
+    const size = 512 * 100 + 3; // blocks 1-101
+    const h = await started({ size, windowsize: 64, gso: 44, lead: 1 });
+    assert.deepEqual(
+      h.words(),
+      range(1, 64).map((b) => `D${b}`),
+    );
+    assert.deepEqual(h.batches, [44, 19], 'D1 went through send, alone');
+    h.transfer.onAck(64);
+    assert.deepEqual(
+      h.words(),
+      range(65, 101).map((b) => `D${b}`),
+    );
+    assert.deepEqual(h.batches, [44, 19, 36]);
+    h.transfer.onAck(101);
+    assert.deepEqual(h.ends, [{ ok: true }]);
+  });
 
   test('a window of 64 at 44 blocks per send: 44 then 20; the short last block ends its send', async () => {
     const size = 512 * 100 + 3; // blocks 1-101, the last of 3 bytes

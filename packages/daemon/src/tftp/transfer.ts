@@ -42,6 +42,11 @@
  * exactly the datagrams that separate sends would have made, in the same order. Every block but the file's last
  * is blksize bytes, and the last can only be the last of its group. A single block, the OACK and ERRORs still go
  * through `send`. If batched sends fail (`sendSeparately`), the transfer goes on with one block per send.
+ * With `leadBlocks` 1 the first block of each new window goes out alone, before the group of the rest: a GSO
+ * send hands the client its blocks only once the whole send is segmented (~50 µs for 15 blocks of 1468 bytes
+ * on this VM), while a client like atftp takes ~10 µs per block to read and write, so a window of 16 reached
+ * the client all at once and late; the lone block starts its work a send earlier, for one more syscall per
+ * window. Measured on loopback, blksize 1468, windowsize 16: 66 → 76 MiB/s alone (noisy runs, medians of 7).
  */
 import type { Clock } from './clock.ts';
 import type { ByteSource } from './netascii.ts';
@@ -97,6 +102,12 @@ export interface TransferOptions {
   sendBlocks?(parts: Buffer[]): void;
   /** Most blocks per `sendBlocks` call; 1 (the default) or no `sendBlocks`: every block goes through `send`. */
   blocksPerSend?: number;
+  /**
+   * With batched sends, the first group of each run of new blocks (a window) carries at most this many blocks;
+   * the default is `blocksPerSend`. A lone first block reaches the client while the kernel still segments the
+   * rest, so the client's receive loop starts one segmented send earlier (see the note at the top).
+   */
+  leadBlocks?: number;
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -181,6 +192,11 @@ export class Transfer {
 
   get finished(): boolean {
     return this.phase === 'done';
+  }
+
+  /** True while DATA blocks are in flight and the next thing to happen is the client's ACK. */
+  get awaitingAck(): boolean {
+    return this.phase === 'data' && this.sent > this.acked;
   }
 
   /** Sends the OACK or the first window and starts reading the file. */
@@ -326,6 +342,7 @@ export class Transfer {
     if (this.sent === this.acked) this.arm(this.interval); // the timer runs from when something is outstanding
     const batched = this.batch > 1 && upTo > first;
     let parts: Buffer[] = [];
+    let limit = 2 * Math.min(this.batch, this.options.leadBlocks ?? this.batch);
     for (let block = first; block <= upTo; block++) {
       const offset = (block - 1) * blksize;
       const length = block === this.last ? size - offset : blksize;
@@ -345,7 +362,10 @@ export class Transfer {
       this.payloads[slot] = payload;
       if (batched) {
         parts.push(head, payload);
-        if (parts.length === 2 * this.batch) parts = this.transmitBlocks(parts);
+        if (parts.length === limit) {
+          parts = this.transmitBlocks(parts);
+          limit = 2 * this.batch;
+        }
       } else {
         this.transmit(head, payload);
       }
