@@ -70,8 +70,9 @@ firmware, iPXE, the 9 MB download through an emulated e1000, the kernel's decomp
 (VMs' CPU + server CPU + others' CPU) / 2 seconds, and every CPU-second of other work costs the VMs about half a second
 of wall time, whichever server they boot from (runs where others took more than 10 % of the machine are marked † and
 left out of the time and retry targets). smeltd's own share is 0.3-0.4 CPU-s per run, nginx's and dnsmasq's ~0.02:
-streaming the 47 MB of kernels and initrds through user space (Node has no sendfile), rendering the scripts and answer
-files and recording the phone-homes; idle, it uses no measurable CPU. That is worth ~0.2 s of the VMs' time. What the
+sending the 47 MB of kernels and initrds (through its event loop until 95ecc03, by sendfile(2) from a thread since:
+about the same CPU), rendering the scripts and answer files and recording the phone-homes; idle, it uses none to speak
+of. That is worth ~0.2 s of the VMs' time. What the
 guests receive is the same where it matters (the same script but for the machine's own MAC, token and hostname; the same
 kernel command line, headers, Content-Length and TCP window; smeltd's offers add the DNS server and PXE options 43, 60
 and 97, which neither iPXE nor the guest waits on), the DHCP exchanges take ~1 s on both sides because iPXE sends its
