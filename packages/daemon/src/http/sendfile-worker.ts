@@ -10,7 +10,7 @@
  * event loop). A connection that takes no byte for `stallMs` is given up. The duplicate is closed before the job
  * is reported done, so the main thread may use the connection again at once (HTTP keep-alive).
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import {
   EAGAIN,
   EINTR,
@@ -62,8 +62,8 @@ interface Job {
   blocked: boolean;
 }
 
-const port = parentPort;
-if (!port) throw new Error('sendfile-worker.ts runs as a worker thread');
+if (!parentPort) throw new Error('sendfile-worker.ts runs as a worker thread');
+const port: MessagePort = parentPort;
 const { wake, stallMs } = workerData as SendfileWorkerData;
 const c = loadSendfileLibc();
 const jobs = new Map<number, Job>();
@@ -80,7 +80,7 @@ function finish(job: Job, error?: string): void {
   jobs.delete(job.id);
   c.close(job.socket);
   const message: FromWorker = { type: 'done', id: job.id, sent: job.sent, ...(error === undefined ? {} : { error }) };
-  port?.postMessage(message);
+  port.postMessage(message);
 }
 
 function startExtent(job: Job): void {
