@@ -1,6 +1,6 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import koffi from 'koffi';
+import { errnoName, lastErrno, libcLibrary } from './net/libc.ts';
 
 /**
  * One daemon per data directory. Two smeltd processes on one directory would each keep their own in-memory view
@@ -27,15 +27,13 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
 
-let flock: ((fd: number, operation: number) => number) | undefined;
-
 export function lockDataDir(dataDir: string): DataDirLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, 'smeltd.lock');
   const fd = openSync(path, 'a+', 0o600);
-  flock ??= koffi.load('libc.so.6').func('int flock(int, int)') as (fd: number, operation: number) => number;
+  const flock = libcLibrary().func('int flock(int, int)') as (fd: number, operation: number) => number;
   if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
-    const errno = koffi.errno();
+    const errno = lastErrno();
     let owner: string | undefined;
     try {
       owner = readFileSync(path, 'utf8').trim() || undefined;
@@ -44,7 +42,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
     }
     closeSync(fd);
     if (errno === EWOULDBLOCK) throw new DataDirBusyError(dataDir, owner);
-    throw new Error(`cannot lock ${path}: errno ${String(errno)}`);
+    throw new Error(`cannot lock ${path}: ${errnoName(errno)}`);
   }
   ftruncateSync(fd, 0);
   writeSync(fd, `${String(process.pid)}\n`);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { DiskExtent, TreeFile } from '../tree/tree.ts';
 import type { SendfilePool } from './sendfile-pool.ts';
@@ -245,7 +245,7 @@ async function handOver(
   if (!socket || response.destroyed) return false;
   response.flushHeaders();
   // The head (and anything before it on a keep-alive connection) must be in the kernel before the thread writes.
-  if (socket.writableLength > 0 && !(await socketDrained(socket))) return false;
+  if (socket.writableLength > 0 && !(await drained(socket))) return false;
   const transfer = pool.send(socket, extents);
   if (!transfer) return undefined;
   const abort = () => {
@@ -265,22 +265,6 @@ async function handOver(
 
 function isDestroyed(response: ServerResponse): boolean {
   return response.destroyed;
-}
-
-/** Resolves true once a socket's queued writes are in the kernel, false if it closes first. */
-function socketDrained(socket: Socket): Promise<boolean> {
-  return new Promise((resolve) => {
-    const onDrain = () => {
-      socket.off('close', onClose);
-      resolve(true);
-    };
-    const onClose = () => {
-      socket.off('drain', onDrain);
-      resolve(false);
-    };
-    socket.once('drain', onDrain);
-    socket.once('close', onClose);
-  });
 }
 
 /**
@@ -338,19 +322,19 @@ async function stream(
   }
 }
 
-/** Resolves true on 'drain', false if the response closes first. */
-function drained(response: ServerResponse): Promise<boolean> {
+/** Resolves true on 'drain', false if the stream (a response or its socket) closes first. */
+function drained(stream: EventEmitter): Promise<boolean> {
   return new Promise((resolve) => {
     const onDrain = () => {
-      response.off('close', onClose);
+      stream.off('close', onClose);
       resolve(true);
     };
     const onClose = () => {
-      response.off('drain', onDrain);
+      stream.off('drain', onDrain);
       resolve(false);
     };
-    response.once('drain', onDrain);
-    response.once('close', onClose);
+    stream.once('drain', onDrain);
+    stream.once('close', onClose);
   });
 }
 

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { EFD_CLOEXEC, EFD_NONBLOCK, loadSendfileLibc, type SendfileLibc } from '../net/libc-sendfile.ts';
+import { lastErrno, loadLibc } from '../net/libc.ts';
+import { EFD_CLOEXEC, EFD_NONBLOCK, loadSendfileLibc } from '../net/libc-sendfile.ts';
 import type { DiskExtent } from '../tree/tree.ts';
 import type { FromWorker, SendfileWorkerData, ToWorker } from './sendfile-worker.ts';
 
@@ -60,7 +61,8 @@ function descriptorOf(socket: Socket): number | undefined {
 }
 
 export function createSendfilePool(options: SendfilePoolOptions): SendfilePool {
-  const c: SendfileLibc = loadSendfileLibc();
+  const c = loadSendfileLibc();
+  const libc = loadLibc();
   const stallMs = options.stallMs ?? 120_000;
   const one = Buffer.alloc(8);
   one.writeBigUInt64LE(1n);
@@ -70,7 +72,7 @@ export function createSendfilePool(options: SendfilePoolOptions): SendfilePool {
   const lanes: Lane[] = [];
   for (let index = 0; index < options.threads; index++) {
     const wake = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake < 0) throw new Error(`eventfd: ${c.strerror(c.errno())}`);
+    if (wake < 0) throw new Error(`eventfd: ${libc.strerror(lastErrno())}`);
     const workerData: SendfileWorkerData = { wake, stallMs };
     const worker = new Worker(new URL('./sendfile-worker.ts', import.meta.url), { workerData });
     const lane: Lane = {
@@ -97,7 +99,7 @@ export function createSendfilePool(options: SendfilePoolOptions): SendfilePool {
     worker.once('exit', () => {
       lane.alive = false;
       settleAll(lane, 'stopped');
-      c.close(wake);
+      libc.close(wake);
     });
     lanes.push(lane);
   }
@@ -129,7 +131,7 @@ export function createSendfilePool(options: SendfilePoolOptions): SendfilePool {
       const done = new Promise<SendOutcome>((resolve) => {
         lane.jobs.set(id, resolve);
       });
-      post(lane, { type: 'send', id, socket: duplicate, extents: extents.map((extent) => ({ ...extent })) });
+      post(lane, { type: 'send', id, socket: duplicate, extents: [...extents] });
       return {
         done,
         abort: () => {

@@ -22,6 +22,7 @@ import {
   POLLNVAL,
   POLLOUT,
 } from '../net/libc-sendfile.ts';
+import { errnoName, lastErrno, loadLibc } from '../net/libc.ts';
 import type { DiskExtent } from '../tree/tree.ts';
 
 export interface SendfileWorkerData {
@@ -66,19 +67,15 @@ if (!parentPort) throw new Error('sendfile-worker.ts runs as a worker thread');
 const port: MessagePort = parentPort;
 const { wake, stallMs } = workerData as SendfileWorkerData;
 const c = loadSendfileLibc();
+const libc = loadLibc();
 const jobs = new Map<number, Job>();
 const counter = Buffer.alloc(8);
 let pollfds = Buffer.alloc(POLLFD_SIZE * 64);
 const state = { running: true };
 
-function errnoText(errno: number): string {
-  const names: Record<number, string> = { 32: 'EPIPE', 104: 'ECONNRESET', 9: 'EBADF', 5: 'EIO', 110: 'ETIMEDOUT' };
-  return names[errno] ?? `errno ${errno} (${c.strerror(errno)})`;
-}
-
 function finish(job: Job, error?: string): void {
   jobs.delete(job.id);
-  c.close(job.socket);
+  libc.close(job.socket);
   const message: FromWorker = { type: 'done', id: job.id, sent: job.sent, ...(error === undefined ? {} : { error }) };
   port.postMessage(message);
 }
@@ -142,13 +139,13 @@ function pump(job: Job, now: number): void {
       finish(job, 'short file');
       return;
     }
-    const errno = c.errno();
+    const errno = lastErrno();
     if (errno === EINTR) continue;
     if (errno === EAGAIN) {
       job.blocked = true;
       return;
     }
-    finish(job, errnoText(errno));
+    finish(job, errnoName(errno));
     return;
   }
 }
@@ -178,7 +175,7 @@ function round(): void {
   let timeout = 30_000;
   for (const job of polled) timeout = Math.min(timeout, Math.max(0, job.lastProgress + stallMs - now + 1));
   const events = c.poll(pollfds, polled.length + 1, ready ? 0 : timeout);
-  if (events < 0 && c.errno() !== EINTR) throw new Error(`poll: ${c.strerror(c.errno())}`);
+  if (events < 0 && lastErrno() !== EINTR) throw new Error(`poll: ${libc.strerror(lastErrno())}`);
   now = Date.now();
   if (events > 0) {
     polled.forEach((job, index) => {
@@ -202,7 +199,7 @@ try {
   while (state.running) round();
 } catch (error) {
   // A bug, not a client: let go of every connection (the main thread cuts those responses off) and fail loudly.
-  for (const job of jobs.values()) c.close(job.socket);
+  for (const job of jobs.values()) libc.close(job.socket);
   jobs.clear();
   throw error;
 }

@@ -2,9 +2,10 @@
  * The libc calls behind HTTP's zero-copy file sending (http/sendfile-pool.ts, http/sendfile-worker.ts): sendfile(2)
  * moves file bytes into a socket inside the kernel, poll(2) waits for sockets that are full, an eventfd(2) wakes a
  * sending thread, and fcntl(F_DUPFD_CLOEXEC) gives that thread its own reference to a connection. Node exposes none
- * of them. Loaded through koffi (as net/libc.ts) once per thread that uses it: each worker thread has its own.
+ * of them. Bound through net/libc.ts's libc once per thread that uses them: each worker thread has its own (close,
+ * strerror and errno are net/libc.ts's).
  */
-import koffi from 'koffi';
+import { libcLibrary } from './libc.ts';
 
 /** poll(2) events (asm-generic/poll.h). */
 export const POLLIN = 0x001;
@@ -33,16 +34,13 @@ export interface SendfileLibc {
   write(fd: number, buffer: Buffer, length: number): number;
   /** A new descriptor for the same open file, closed on exec (children never inherit a client's connection). */
   dupCloexec(fd: number): number;
-  close(fd: number): number;
-  strerror(errno: number): string;
-  errno(): number;
 }
 
 let loaded: SendfileLibc | undefined;
 
 export function loadSendfileLibc(): SendfileLibc {
   if (loaded) return loaded;
-  const lib = koffi.load('libc.so.6');
+  const lib = libcLibrary();
   const fcntl = lib.func('int fcntl(int, int, ...)') as (fd: number, cmd: number, type: string, arg: number) => number;
   loaded = {
     sendfile: lib.func('int64_t sendfile(int, int, void *, uint64_t)') as SendfileLibc['sendfile'],
@@ -51,9 +49,6 @@ export function loadSendfileLibc(): SendfileLibc {
     read: lib.func('int64_t read(int, void *, uint64_t)') as SendfileLibc['read'],
     write: lib.func('int64_t write(int, const void *, uint64_t)') as SendfileLibc['write'],
     dupCloexec: (fd) => fcntl(fd, F_DUPFD_CLOEXEC, 'int', 0),
-    close: lib.func('int close(int)') as SendfileLibc['close'],
-    strerror: lib.func('const char *strerror(int)') as SendfileLibc['strerror'],
-    errno: () => koffi.errno(),
   };
   return loaded;
 }

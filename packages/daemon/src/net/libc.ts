@@ -24,11 +24,22 @@ export interface Libc {
   if_nametoindex(name: string): number;
 }
 
+let library: ReturnType<typeof koffi.load> | undefined;
+
+/**
+ * libc itself, loaded once per thread (a worker thread has its own module instance), for the modules that bind
+ * their own few calls to it (net/libc-sendfile.ts, data-dir-lock.ts).
+ */
+export function libcLibrary(): ReturnType<typeof koffi.load> {
+  library ??= koffi.load('libc.so.6');
+  return library;
+}
+
 let libc: Libc | undefined;
 
 export function loadLibc(): Libc {
   if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
+  const lib = libcLibrary();
   libc = {
     socket: lib.func('int socket(int, int, int)') as Libc['socket'],
     setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
@@ -48,14 +59,20 @@ export function lastErrno(): number {
 
 const errnoNames: Record<number, string> = {
   1: 'EPERM',
+  5: 'EIO',
+  9: 'EBADF',
+  11: 'EAGAIN',
   13: 'EACCES',
   19: 'ENODEV',
   22: 'EINVAL',
+  32: 'EPIPE',
   92: 'ENOPROTOOPT',
   95: 'EOPNOTSUPP',
   97: 'EAFNOSUPPORT',
   98: 'EADDRINUSE',
   99: 'EADDRNOTAVAIL',
+  104: 'ECONNRESET',
+  110: 'ETIMEDOUT',
 };
 
 /** The errno's name as Node's own socket errors carry it in `code` ("EADDRINUSE"), or "errno N". */
@@ -83,6 +100,6 @@ const peekByte = Buffer.alloc(1);
  * never sleeps, for the TFTP server's bounded wait for an ACK (tftp/ack-spin.ts).
  */
 export function peekReady(fd: number): boolean {
-  recvCall ??= koffi.load('libc.so.6').func('long recv(int, void *, size_t, int)') as RecvCall;
+  recvCall ??= libcLibrary().func('long recv(int, void *, size_t, int)') as RecvCall;
   return recvCall(fd, peekByte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
 }
