@@ -111,6 +111,19 @@ describe('resolveConfig', () => {
       );
     });
 
+    test('http.sendfileThreads: 0 (stream through the event loop) to 16; more, fewer or a fraction is refused', () => {
+      const base = { address: '10.0.0.2' };
+      assert.equal(resolveConfig({ env: { SMELT_HTTP_SENDFILE_THREADS: '0' }, flags: base }).http.sendfileThreads, 0);
+      assert.equal(resolveConfig({ env: {}, flags: { ...base, 'http.sendfileThreads': '4' } }).http.sendfileThreads, 4);
+      for (const bad of ['17', '-1', '1.5', 'two']) {
+        const problems = problemsOf({ env: {}, flags: { ...base, 'http.sendfileThreads': bad } });
+        assert.ok(
+          problems.length === 1 && problems[0]?.startsWith('http.sendfileThreads: '),
+          `${bad}: ${problems.join('; ')}`,
+        );
+      }
+    });
+
     test('env wins over the file', () => {
       const config = resolveConfig({ file: file(fileText), env, flags: {} });
       assert.equal(config.dataDir, '/from/env');
