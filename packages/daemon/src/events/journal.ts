@@ -4,9 +4,13 @@ import type { BatchOp, Store } from '../store/store.ts';
 
 /**
  * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
- * `capacity` events (up to TRIM_CHUNK more before a trim) (older ones are deleted in the same batch that adds new
- * ones), and fanned out to listeners (the API's event stream). Recording never waits: events ride on the next group
- * commit (GroupCommit.ride: no commit of their own while leases are being written).
+ * `capacity` events (up to TRIM_CHUNK more), and fanned out to listeners (the API's event stream). Recording never
+ * waits: events ride on the next group commit (GroupCommit.ride: no commit of their own while leases are being
+ * written).
+ *
+ * The stored window is a ring of `capacity + slack` slots: event n is kept under slot n mod size, so recording one
+ * overwrites the one that falls out of the window, in place. One row written per event, none deleted: a DHCP storm
+ * records two events per client, and an insert plus a delete for each cost the store's thread a third of its rows.
  */
 export interface EventJournal {
   record(type: EventType, fields: { mac?: string; subject?: string; message: string }): SmeltEvent;
@@ -22,7 +26,7 @@ export interface EventJournal {
   readonly commit: GroupCommit;
 }
 
-const keyOf = (seq: number): string => String(seq).padStart(12, '0');
+const slotKey = (slot: number): string => String(slot).padStart(12, '0');
 /** The window may exceed its capacity by this much before the oldest events are dropped together. */
 const TRIM_CHUNK = 256;
 
@@ -32,18 +36,18 @@ export async function createEventJournal(
   now: () => Date,
   capacity = 10_000,
 ): Promise<EventJournal> {
-  const recent: SmeltEvent[] = [];
-  for (const row of await store.list('events')) {
-    const parsed = eventSchema.safeParse(row.value);
-    if (parsed.success) recent.push(parsed.data);
-  }
-  recent.sort((a, b) => a.seq - b.seq);
+  const slack = Math.min(TRIM_CHUNK, Math.floor(capacity / 10));
+  const ring = capacity + slack;
+  const keyOf = (seq: number): string => slotKey(seq % ring);
+  const { recent, rewrite } = await loadWindow(store, ring, keyOf);
+  // Rows kept under another key (a store written before the ring, or with another capacity) move to their slot
+  // before anything new is recorded; rows that do not parse, or fell out of the window, go.
+  if (rewrite.length > 0) await store.batch(rewrite);
   let seq = recent.at(-1)?.seq ?? 0;
   const listeners = new Set<(event: SmeltEvent) => void>();
-  const slack = Math.min(TRIM_CHUNK, Math.floor(capacity / 10));
   // Events recorded in one turn of the event loop are written together.
   let unwritten: BatchOp[] = [];
-  const writeSoon = (ops: BatchOp[]) => {
+  const writeSoon = (op: BatchOp) => {
     if (unwritten.length === 0) {
       setImmediate(() => {
         const batch = unwritten;
@@ -53,7 +57,7 @@ export async function createEventJournal(
         commit.ride(batch).catch(() => undefined);
       });
     }
-    unwritten.push(...ops);
+    unwritten.push(op);
   };
 
   return {
@@ -61,12 +65,10 @@ export async function createEventJournal(
     record(type, fields) {
       const event: SmeltEvent = { seq: ++seq, time: now().toISOString(), type, ...fields };
       recent.push(event);
-      // Trimmed in chunks: a splice of the whole window for every event would cost O(capacity) each.
-      const expired = recent.length > capacity + slack ? recent.splice(0, recent.length - capacity) : [];
-      writeSoon([
-        { collection: 'events', key: keyOf(event.seq), value: event },
-        ...expired.map((old) => ({ collection: 'events' as const, key: keyOf(old.seq) })),
-      ]);
+      // Trimmed in chunks: a splice of the whole window for every event would cost O(capacity) each. The store
+      // needs no trim: this event's slot held the one that just fell out of the window.
+      if (recent.length > ring) recent.splice(0, recent.length - capacity);
+      writeSoon({ collection: 'events', key: keyOf(event.seq), value: event });
       for (const listener of listeners) listener(event);
       return event;
     },
@@ -80,4 +82,33 @@ export async function createEventJournal(
       return () => listeners.delete(listener);
     },
   };
+}
+
+/**
+ * The stored events, oldest first, those among the newest `ring` numbers, and the batch that puts every one of them
+ * under its slot's key and removes every other row.
+ */
+async function loadWindow(
+  store: Store,
+  ring: number,
+  keyOf: (seq: number) => string,
+): Promise<{ recent: SmeltEvent[]; rewrite: BatchOp[] }> {
+  const rows = await store.list('events');
+  const parsed: { key: string; event: SmeltEvent }[] = [];
+  const rewrite: BatchOp[] = [];
+  for (const row of rows) {
+    const result = eventSchema.safeParse(row.value);
+    if (result.success) parsed.push({ key: row.key, event: result.data });
+    else rewrite.push({ collection: 'events', key: row.key });
+  }
+  parsed.sort((a, b) => a.event.seq - b.event.seq);
+  // The window is the last `ring` numbers (not rows: numbers may have gaps), so no two events share a slot.
+  const newest = parsed.at(-1)?.event.seq ?? 0;
+  const dropped = parsed.splice(0, parsed.filter(({ event }) => event.seq <= newest - ring).length);
+  for (const { key } of dropped) rewrite.push({ collection: 'events', key });
+  const moved = parsed.filter(({ key, event }) => key !== keyOf(event.seq));
+  // Deletes first: a moved row's old key may be another kept event's slot, which its put then fills again.
+  for (const { key } of moved) rewrite.push({ collection: 'events', key });
+  for (const { event } of moved) rewrite.push({ collection: 'events', key: keyOf(event.seq), value: event });
+  return { recent: parsed.map(({ event }) => event), rewrite };
 }
