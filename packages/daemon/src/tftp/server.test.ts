@@ -861,4 +861,31 @@ describe('tftp server: sockets and lifecycle', () => {
     assert.equal(lookup('127.0.0.1'), 65536);
     assert.equal(lookup('192.0.2.1'), undefined);
   });
+
+  test('interfaceMtuLookup: a stale table answers once more and is rebuilt after that call, not during it', async () => {
+    let mtu = 1500;
+    let builds = 0;
+    const lookup = interfaceMtuLookup({
+      ttlMs: 0,
+      interfaces: () => {
+        builds++;
+        return {
+          eth0: [
+            { address: '10.0.0.2', family: 'IPv4', internal: false, netmask: '255.255.255.0', mac: '', cidr: null },
+          ],
+        };
+      },
+      readMtu: () => mtu,
+    });
+    assert.equal(lookup('10.0.0.2'), 1500);
+    assert.equal(builds, 1);
+    mtu = 1400;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    assert.equal(lookup('10.0.0.2'), 1500, 'the stale table answers');
+    assert.equal(builds, 1, 'no rebuild on the way to the answer');
+    assert.equal(lookup('10.0.0.2'), 1500, 'one rebuild scheduled, not one per call');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(builds, 2);
+    assert.equal(lookup('10.0.0.2'), 1400);
+  });
 });

@@ -126,8 +126,11 @@ export function gsoBlocks(blksize: number, windowsize: number, longest = 0): num
 const MAX_SEND_BUFFER = 8 * 1024 * 1024;
 
 /**
- * MTU of the interface that holds an address, from os.networkInterfaces() and /sys/class/net/NAME/mtu; the
- * table is rebuilt at most every `ttlMs` so a request costs a map lookup.
+ * MTU of the interface that holds an address, from os.networkInterfaces() and /sys/class/net/NAME/mtu. The table is
+ * built on the first call and, once older than `ttlMs`, rebuilt right after the call that noticed (setImmediate),
+ * which gets the table as it was: the rebuild (a netlink dump and a file per interface, ~0.5 ms) is never on a
+ * request's way to its first answer. An MTU changed since is seen by the requests after that one; a transfer that
+ * still used the old one has its datagrams fragmented by the kernel, not lost.
  */
 export function interfaceMtuLookup(
   options: {
@@ -148,20 +151,33 @@ export function interfaceMtuLookup(
         return undefined;
       }
     });
-  let table = new Map<string, number | undefined>();
+  let table: Map<string, number | undefined> | undefined;
   let builtAt = -Infinity;
-  return (address) => {
-    const now = Date.now();
-    if (now - builtAt > ttlMs) {
-      table = new Map();
-      for (const [name, infos] of Object.entries(interfaces())) {
-        if (name.includes('/')) continue;
-        const mtu = readMtu(name);
-        for (const info of infos ?? []) table.set(info.address, mtu);
-      }
-      builtAt = now;
+  let rebuilding = false;
+  const build = () => {
+    const next = new Map<string, number | undefined>();
+    for (const [name, infos] of Object.entries(interfaces())) {
+      if (name.includes('/')) continue;
+      const mtu = readMtu(name);
+      for (const info of infos ?? []) next.set(info.address, mtu);
     }
-    return table.get(withoutScope(address));
+    table = next;
+    builtAt = Date.now();
+  };
+  return (address) => {
+    if (!table) build();
+    else if (!rebuilding && Date.now() - builtAt > ttlMs) {
+      rebuilding = true;
+      setImmediate(() => {
+        rebuilding = false;
+        try {
+          build();
+        } catch {
+          builtAt = Date.now(); // keep the old table; try again after another ttlMs
+        }
+      });
+    }
+    return table?.get(withoutScope(address));
   };
 }
 

@@ -20,6 +20,12 @@ function checkRelative(path: string): void {
   if (path.split('/').includes('..')) throw new PathRefusedError(path, 'climbs out with ".."');
 }
 
+/** The value of a settled promise, or its reason thrown. */
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'fulfilled') return result.value;
+  throw result.reason;
+}
+
 function inside(root: string, real: string): boolean {
   return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
 }
@@ -77,11 +83,20 @@ export function directorySource(root: string, options: { linksLeaving?: 'refuse'
   return {
     async open(path) {
       checkRelative(path);
+      // The three lookups that only read metadata go to the thread pool at once, not one after another: each is a
+      // round trip through libuv's pool (~0.15 ms on an idle machine, more under load), and a request waits for
+      // them before its first answer. stat follows links as realpath does, so it describes the file `real` names.
+      const full = join(root, path);
+      const [rootResult, realResult, statResult] = await Promise.allSettled([
+        realpath(root),
+        realpath(full),
+        stat(full),
+      ]);
       let realRoot: string;
       let real: string;
       try {
-        realRoot = await realpath(root);
-        real = await realpath(join(realRoot, path));
+        realRoot = settled(rootResult);
+        real = settled(realResult);
       } catch (error) {
         const code = errnoOf(error);
         if (code !== undefined && ABSENT.has(code)) return undefined;
@@ -94,7 +109,7 @@ export function directorySource(root: string, options: { linksLeaving?: 'refuse'
       try {
         // Checked before opening: opening a FIFO would block. O_NONBLOCK covers a swap between the two calls, and
         // O_NOFOLLOW a final component turned into a symlink since realpath.
-        if (!(await stat(real)).isFile()) return undefined;
+        if (!settled(statResult).isFile()) return undefined;
         handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       } catch (error) {
         const code = errnoOf(error);
