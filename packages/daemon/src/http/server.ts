@@ -330,7 +330,7 @@ export async function startHttpServer(deps: HttpDeps): Promise<RunningHttpServer
     );
   });
   server.keepAliveTimeout = 5000;
-  // After a burst of machines (a boot storm, a load test) the daemon gives back what it grew to: ~25 MiB measured.
+  // After a burst of machines (a boot storm, a load test) the daemon gives back what it can: ~12 MiB measured.
   const reclaimer = reclaimWhenQuiet(server, { burst: 64, quietMs: 1000, reclaim: reclaimMemory });
   let address: Awaited<ReturnType<typeof listenHttp>>;
   try {
