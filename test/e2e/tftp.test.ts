@@ -282,7 +282,11 @@ describe('windows in one syscall (UDP GSO)', () => {
       const afterwards = await metrics(daemon);
       const delta = (name: string) => (afterwards.get(name) ?? 0) - (before.get(name) ?? 0);
       assert.equal(delta('smelt_tftp_retransmissions_total'), 0);
-      assert.equal(delta('smelt_tftp_gso_sends_total'), sends);
+      // A window whose data was still being read when its ACK came (a loaded machine: the thread pool lags) goes
+      // out in one send more, and only then; with no such wait, exactly one send per window.
+      const splits = delta('smelt_tftp_windows_split_by_reads_total');
+      const sent = delta('smelt_tftp_gso_sends_total');
+      assert.ok(sent >= sends && sent <= sends + splits, `${String(sent)} sends, ${String(splits)} windows split`);
       assert.equal(total(afterwards, /^smelt_tftp_gso_fallbacks_total$/), 0);
     });
   }

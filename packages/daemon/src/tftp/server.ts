@@ -276,7 +276,7 @@ interface Session {
   transfer?: Transfer;
   /** Still waiting for the first ACK or ERROR from the client: repeats of its RRQ are ignored meanwhile. */
   fresh: boolean;
-  reported: { bytes: number; retransmissions: number; batches: number };
+  reported: { bytes: number; retransmissions: number; batches: number; readSplits: number };
   spin?: AckSpin;
 }
 
@@ -292,6 +292,7 @@ interface TftpMetrics {
   internalErrors: Counter;
   sendErrors: Counter;
   gsoSends: Counter;
+  readSplits: Counter;
   gsoFallbacks: Counter;
   active: Gauge;
   queued: Gauge;
@@ -318,6 +319,10 @@ function tftpMetrics(metrics: Metrics): TftpMetrics {
     gsoSends: metrics.counter(
       'smelt_tftp_gso_sends_total',
       'TFTP sends that carried several DATA blocks at once (UDP GSO, one syscall)',
+    ),
+    readSplits: metrics.counter(
+      'smelt_tftp_windows_split_by_reads_total',
+      'TFTP windows sent in two parts because the rest of their data was still being read (the disk did not keep up)',
     ),
     gsoFallbacks: metrics.counter(
       'smelt_tftp_gso_fallbacks_total',
@@ -474,7 +479,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
       request,
       log: log.child({ peer: describePeer(address, request.peer.port), file: request.packet.filename }),
       fresh: true,
-      reported: { bytes: 0, retransmissions: 0, batches: 0 },
+      reported: { bytes: 0, retransmissions: 0, batches: 0, readSplits: 0 },
     };
     sessions.add(session);
     freshByKey.set(request.key, session);
@@ -553,8 +558,15 @@ export async function startTftpServer(options: TftpServerOptions): Promise<Runni
     const batches = stats.batches - session.reported.batches;
     if (bytes > 0) m.bytes.inc(undefined, bytes);
     if (retransmissions > 0) m.retransmissions.inc(undefined, retransmissions);
+    const readSplits = stats.readSplits - session.reported.readSplits;
     if (batches > 0) m.gsoSends.inc(undefined, batches);
-    session.reported = { bytes: stats.bytes, retransmissions: stats.retransmissions, batches: stats.batches };
+    if (readSplits > 0) m.readSplits.inc(undefined, readSplits);
+    session.reported = {
+      bytes: stats.bytes,
+      retransmissions: stats.retransmissions,
+      batches: stats.batches,
+      readSplits: stats.readSplits,
+    };
   }
 
   async function open(session: Session): Promise<TreeFile | undefined> {

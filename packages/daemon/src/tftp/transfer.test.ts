@@ -395,6 +395,7 @@ describe('tftp transfer: batched sends (UDP GSO)', () => {
         assert.equal(h.transfer.stats.retransmissions, 0);
         assert.equal(h.transfer.stats.datagrams, blocks);
         assert.equal(h.transfer.stats.batches, h.batches.length);
+        assert.equal(h.transfer.stats.readSplits, 0, 'no window was cut short by a read');
         assert.ok(
           h.batches.every((n) => n >= 2 && n <= gso),
           `batches ${h.batches.join(',')}`,
@@ -424,6 +425,38 @@ describe('tftp transfer: batched sends (UDP GSO)', () => {
     assert.deepEqual(h.batches, [44, 19, 36]);
     h.transfer.onAck(101);
     assert.deepEqual(h.ends, [{ ok: true }]);
+  });
+
+  test('a window whose data is still being read goes out in two sends, and counts one split', async () => {
+    const content = pattern(512 * 16);
+    const pending: (() => void)[] = [];
+    const h = harness({
+      size: 0,
+      windowsize: 16,
+      gso: 16,
+      chunkBytes: 512 * 8,
+      source: {
+        size: content.length,
+        read: (offset, length) =>
+          new Promise((resolve) => {
+            pending.push(() => {
+              resolve(content.subarray(offset, offset + length));
+            });
+          }),
+      },
+    });
+    h.transfer.start();
+    pending.shift()?.(); // blocks 1-8 arrive; 9-16 are still being read
+    await settle();
+    assert.deepEqual(h.batches, [8]);
+    assert.equal(h.transfer.stats.readSplits, 1);
+    pending.shift()?.();
+    await settle();
+    assert.deepEqual(h.batches, [8, 8], 'the rest of the window, in a send of its own');
+    assert.deepEqual(
+      h.words(),
+      range(1, 16).map((b) => `D${b}`),
+    );
   });
 
   test('a window of 64 at 44 blocks per send: 44 then 20; the short last block ends its send', async () => {

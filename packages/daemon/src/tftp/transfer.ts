@@ -63,6 +63,11 @@ export interface TransferStats {
   batches: number;
   /** DATA blocks (and OACKs) sent again. */
   retransmissions: number;
+  /**
+   * Windows sent in part because the rest of their data was still being read (the disk or the thread pool did not
+   * keep up): each such window goes out in one send more.
+   */
+  readSplits: number;
   /** File bytes the client has acknowledged. */
   delivered: number;
 }
@@ -125,7 +130,14 @@ export function defaultChunkBytes(blksize: number, windowsize: number): number {
 const MAX_SPARE = 2;
 
 export class Transfer {
-  readonly stats: TransferStats = { datagrams: 0, bytes: 0, batches: 0, retransmissions: 0, delivered: 0 };
+  readonly stats: TransferStats = {
+    datagrams: 0,
+    bytes: 0,
+    batches: 0,
+    retransmissions: 0,
+    readSplits: 0,
+    delivered: 0,
+  };
 
   private readonly options: TransferOptions;
   private readonly clock: Clock;
@@ -331,6 +343,7 @@ export class Transfer {
     if (this.sent < target) {
       const readable = this.bufferedEnd >= this.size ? this.last : Math.floor(this.bufferedEnd / this.blksize);
       const upTo = Math.min(target, readable);
+      if (upTo > this.sent && upTo < target) this.stats.readSplits++;
       if (upTo > this.sent) this.emit(this.sent + 1, upTo);
     }
     this.readAhead();
