@@ -4,7 +4,7 @@
  * download SHA-256-checked. See BENCHMARKS.md.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addToBenchmarks, insertIntoSection } from '../lib/benchmarks-md.ts';
 import { list, numbers, parseOptions, runBench, say } from '../lib/cli.ts';
@@ -16,7 +16,7 @@ import { ensureRandomFile, type Payload } from '../lib/payload.ts';
 import { run, type Service } from '../lib/process.ts';
 import { duration, fmt, median } from '../lib/stats.ts';
 import { clientIds, clientVersion, exampleCommand } from './clients.ts';
-import { measure } from './measure.ts';
+import { measure, stealSeconds } from './measure.ts';
 import {
   combosOf,
   estimateSeconds,
@@ -174,6 +174,7 @@ async function bench(argv: string[]): Promise<number> {
   const started = new Date();
   const loadBefore = load1();
   const pressureBefore = cpuPressureUs();
+  const stealBefore = stealSeconds();
   const cacheDir = process.env.SMELT_BENCH_CACHE ?? join(tmpdir(), 'smelt-bench-cache');
   const payloads = new Map<number, Payload>();
   for (const sizeMiB of new Set([30, ...matrix.sizesMiB])) {
@@ -386,7 +387,8 @@ async function bench(argv: string[]): Promise<number> {
             done++;
             const status =
               (m.failed > 0 ? `FAILED (${m.errors[0] ?? ''})` : `${fmt(m.mibps)} MiB/s in ${m.seconds.toFixed(2)} s`) +
-              (m.pressure > 0.25 ? ` [CPU contention ${(m.pressure * 100).toFixed(0)}%]` : '');
+              (m.pressure > 0.25 ? ` [CPU contention ${(m.pressure * 100).toFixed(0)}%]` : '') +
+              (m.steal > 0.05 ? ` [steal ${(m.steal * 100).toFixed(0)}%]` : '');
             say(
               `[${done}/~${measurements}] ${scenario.key} ${combo.client} bs ${combo.blksize} w ${combo.windowsize} ${id} ` +
                 `run ${r + 1}: ${status}${m.corrupt ? ` CORRUPT ×${m.corrupt}` : ''}${m.timeouts ? ` (${m.timeouts} timeouts)` : ''}`,
@@ -411,6 +413,10 @@ async function bench(argv: string[]): Promise<number> {
   const pressureAfter = cpuPressureUs();
   if (pressureBefore !== undefined && pressureAfter !== undefined) {
     info.cpuPressure = (pressureAfter - pressureBefore) / 1e6 / info.elapsedS;
+  }
+  const stealAfter = stealSeconds();
+  if (stealBefore !== undefined && stealAfter !== undefined) {
+    info.steal = (stealAfter - stealBefore) / (availableParallelism() * info.elapsedS);
   }
   const report = renderReport(results, scenarios, combos, info);
   if (o.json !== undefined) {

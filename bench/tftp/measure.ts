@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pin } from '../lib/cpu.ts';
 import { cpuPressureUs } from '../lib/machine.ts';
@@ -23,8 +24,24 @@ export interface Measurement {
   rcvbufErrors: number;
   /** Share of the run's wall time some task on the machine waited for a CPU (PSI "some"); NaN without PSI. */
   pressure: number;
+  /**
+   * Share of the CPUs' time over the run that the hypervisor gave to others while this VM wanted it (steal, from
+   * /proc/stat); NaN where unknown. PSI does not see it: a stolen vCPU is simply slower.
+   */
+  steal: number;
   /** First error line of each failed download. */
   errors: string[];
+}
+
+/** CPU time stolen by the hypervisor, all CPUs, seconds (/proc/stat "cpu" steal, USER_HZ 100); undefined if unknown. */
+export function stealSeconds(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/) ?? [];
+    const steal = Number(fields[8]);
+    return fields[0] === 'cpu' && Number.isFinite(steal) ? steal / 100 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** UDP RcvbufErrors of a namespace (/proc/net/snmp is per namespace). */
@@ -72,8 +89,14 @@ export async function measure(o: MeasureOptions): Promise<Measurement> {
   const [command, ...args] = o.ns.wrap(pin(o.cpu, ['bash', '-c', lines.join('\n')]));
   const dropsBefore = await rcvbufErrors(o.ns);
   const pressureBefore = cpuPressureUs();
+  const stealBefore = stealSeconds();
   const result = await run(command ?? 'ip', args, { timeoutMs: (o.limitS + 15) * 1000 });
   const pressureAfter = cpuPressureUs();
+  const stealAfter = stealSeconds();
+  const steal =
+    stealBefore === undefined || stealAfter === undefined
+      ? Number.NaN
+      : (stealAfter - stealBefore) / (availableParallelism() * (result.ms / 1000));
   const pressure =
     pressureBefore === undefined || pressureAfter === undefined
       ? Number.NaN
@@ -94,6 +117,7 @@ export async function measure(o: MeasureOptions): Promise<Measurement> {
     timeouts: 0,
     rcvbufErrors: drops,
     pressure,
+    steal,
     errors: [],
   };
   let first = Infinity;

@@ -32,6 +32,8 @@ export interface RunInfo {
   quiet: { threshold: number; waitS: number; runs: number; busyStarts: number; waitedS: number };
   /** Share of the run's wall time some task waited for a CPU (PSI "some"). */
   cpuPressure?: number;
+  /** Share of the CPUs' time the hypervisor gave to others over the run (steal). */
+  steal?: number;
   runsWanted: number;
   repeatUnderS: number;
   maxRunS: number;
@@ -42,6 +44,8 @@ export interface RunInfo {
 
 /** A run during which tasks waited for a CPU more than this share of the time is flagged in the notes. */
 const CONTENDED = 0.25;
+/** A run whose VM lost more than this share of its CPUs' time to the hypervisor (steal) is noted. */
+const STOLEN = 0.05;
 
 const key = (scenario: Scenario, combo: Combo, server: ServerId) =>
   `${scenario.key}|${combo.client}|${combo.blksize}|${combo.windowsize}|${server}`;
@@ -142,6 +146,12 @@ function scenarioNotes(results: Results, scenario: Scenario, combos: Combo[], in
       if (contended.length > 0) {
         notes.add(
           `${what}: ${contended.length} of ${cell.runs.length} runs saw CPU contention (PSI some ${contended.map((run) => `${(run.pressure * 100).toFixed(0)}%`).join(', ')} of the run; other work or the delay line)`,
+        );
+      }
+      const stolen = cell.runs.filter((run) => run.steal > STOLEN);
+      if (stolen.length > 0) {
+        notes.add(
+          `${what}: ${stolen.length} of ${cell.runs.length} runs lost CPU time to other VMs on the host (steal ${stolen.map((run) => `${(run.steal * 100).toFixed(0)}%`).join(', ')} of the CPUs' time)`,
         );
       }
       const errors = cell.runs.flatMap((run) => run.errors);
@@ -287,7 +297,10 @@ export function renderReport(results: Results, scenarios: Scenario[], combos: Co
       `- Other work on the machine: each run waited for < ${info.quiet.threshold * 100}% CPU busy (up to ${info.quiet.waitS} s; ${duration(info.quiet.waitedS)} waited in all); ${info.quiet.busyStarts} of ${info.quiet.runs} runs started busy anyway.` +
         (info.cpuPressure === undefined
           ? ''
-          : ` CPU pressure (PSI some) over the run: ${(info.cpuPressure * 100).toFixed(0)}% of the time.`),
+          : ` CPU pressure (PSI some) over the run: ${(info.cpuPressure * 100).toFixed(0)}% of the time.`) +
+        (info.steal === undefined
+          ? ''
+          : ` CPU time taken by the hypervisor for other VMs (steal): ${(info.steal * 100).toFixed(1)}% of the CPUs' time.`),
     );
   }
   out.push(
