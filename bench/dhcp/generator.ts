@@ -57,6 +57,11 @@ export interface GeneratorOptions {
   /** Check mode: the MAC → address pairs to ask about. */
   check?: [string, string][];
   leasesOut?: string;
+  /**
+   * Per completed DORA, a CSV line "start,offer,ack" (ms since the first DISCOVER of the run): where in a run the
+   * slow ones are, and which half of the exchange made them slow.
+   */
+  traceOut?: string;
   /** Progress line on stderr every this many seconds (0: none). */
   progressS: number;
 }
@@ -155,6 +160,8 @@ export function runGenerator(o: GeneratorOptions): Promise<GeneratorResult> {
   const acked = new Uint32Array(n);
   const latencies = new Float64Array(n);
   const completedAt = new Float64Array(n);
+  const offeredAt = new Float64Array(n);
+  const order = new Uint32Array(n);
   let completed = 0;
   const salt = (Math.random() * 2 ** 32) >>> 0;
   const relay = o.mode === 'relay';
@@ -257,6 +264,7 @@ export function runGenerator(o: GeneratorOptions): Promise<GeneratorResult> {
         const now = performance.now();
         latencies[completed] = now - (startedAt[i] ?? now);
         completedAt[completed] = now;
+        order[completed] = i;
         completed++;
         lastCompletion = now;
       }
@@ -294,6 +302,7 @@ export function runGenerator(o: GeneratorOptions): Promise<GeneratorResult> {
           end(i, DONE);
         } else {
           offered[i] = reply.yiaddr;
+          offeredAt[i] = now;
           serverIds[i] = reply.serverId ?? ipv4ToNumber(o.server);
           restart(i, now, REQUESTING);
           return;
@@ -387,6 +396,16 @@ export function runGenerator(o: GeneratorOptions): Promise<GeneratorResult> {
           owners.set(address, i);
           lines.push(`${macText(macs[i] ?? new Uint8Array(6))} ${numberToIpv4(address)}`);
         }
+        if (o.traceOut !== undefined) {
+          // The first line gives the run's t0 as a wall-clock time (ms since the epoch), to line the trace up with a server's log.
+          const rows = [`# t0 ${(performance.timeOrigin + t0).toFixed(3)}`, 'start,offer,ack'];
+          for (let k = 0; k < completed; k++) {
+            const i = order[k] ?? 0;
+            const at = (x: number | undefined) => ((x ?? 0) - t0).toFixed(3);
+            rows.push(`${at(startedAt[i])},${at(offeredAt[i])},${at(completedAt[k])}`);
+          }
+          writeFileSync(o.traceOut, `${rows.join('\n')}\n`);
+        }
         if (o.leasesOut !== undefined) writeFileSync(o.leasesOut, lines.length > 0 ? `${lines.join('\n')}\n` : '');
       }
       resolve(r);
@@ -427,6 +446,7 @@ const usage = `usage: node bench/dhcp/generator.ts [options]
   --stall-s S              (30) give up when nothing completed for S seconds
   --check FILE             DISCOVER each "MAC ADDRESS" in FILE and compare the OFFER's address
   --leases-out FILE        "MAC ADDRESS" per ACK
+  --trace FILE             "start,offer,ack" (ms) per completed DORA
   --progress-s S           (5; 0: none)
   --warmup N               (0) first N unmeasured clients (MACs 02:73:fe:...) in the same process`;
 
@@ -447,6 +467,7 @@ async function cli(argv: string[]): Promise<number> {
       'stall-s': { type: 'string', default: '30' },
       check: { type: 'string' },
       'leases-out': { type: 'string' },
+      trace: { type: 'string' },
       'progress-s': { type: 'string', default: '5' },
       warmup: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -481,13 +502,14 @@ async function cli(argv: string[]): Promise<number> {
     stallS: Number(v['stall-s']),
     ...(check && { check }),
     ...(v['leases-out'] !== undefined && { leasesOut: v['leases-out'] }),
+    ...(v.trace !== undefined && { traceOut: v.trace }),
     progressS: Number(v['progress-s']),
   };
   const warmupClients = Number(v.warmup);
   if (warmupClients > 0 && !check) {
     // Same process, other MACs (group 0xfe), short timeouts: warms the JIT of the generator (and of a JIT-compiled
     // server) and finds a server that does not answer at all within seconds.
-    const { check: _check, leasesOut: _leasesOut, ...rest } = options;
+    const { check: _check, leasesOut: _leasesOut, traceOut: _traceOut, ...rest } = options;
     const warmup = await runGenerator({
       ...rest,
       clients: warmupClients,

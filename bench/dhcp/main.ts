@@ -38,6 +38,7 @@ const usage = `usage: pnpm bench dhcp [options]
   --pin MODE            split: servers CPU 0, generator CPU 1 (default); shared: all on CPU 0; none
   --quiet-wait-s S      before each run, wait up to S s for other work to leave the CPUs (default 60; 0: off)
   --data-root DIR       where lease stores live (default: $TMPDIR or /tmp, a real disk here, not tmpfs)
+  --trace-dir DIR       per measured run, a CSV of each DORA's start/offer/ack times (ms) in DIR
   --smeltd-flags "..."  more flags for smeltd, after the bench's own (e.g. "--dhcp.rateLimit 100")`;
 
 /** A run starts once less than this share of the CPUs is busy (or after --quiet-wait-s). */
@@ -68,6 +69,7 @@ async function bench(argv: string[]): Promise<number> {
     'quiet-wait-s': { type: 'string' },
     'data-root': { type: 'string' },
     'smeltd-flags': { type: 'string' },
+    'trace-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (o.help) {
@@ -247,6 +249,7 @@ async function bench(argv: string[]): Promise<number> {
           ...(where.client !== undefined && { clientCpu: where.client }),
           maxRunS,
           warmupClients,
+          ...(o['trace-dir'] !== undefined && { traceDir: o['trace-dir'] }),
           checkSample,
           beforeRun,
           say,

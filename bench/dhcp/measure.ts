@@ -155,6 +155,8 @@ export interface InstanceOptions {
   maxRunS: number;
   warmupClients: number;
   checkSample: number;
+  /** Where the generator writes each measured run's per-DORA trace (--trace-dir), if anywhere. */
+  traceDir?: string;
   /** Called just before the measured run (the quiet-machine gate); returns the busy share when it started. */
   beforeRun: () => Promise<number>;
   say: (text: string) => void;
@@ -222,6 +224,9 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
       o.clients >= 10_000 ? '10' : '0',
       '--warmup',
       String(o.warmupClients),
+      ...(o.traceDir === undefined
+        ? []
+        : ['--trace', join(o.traceDir, `${spec.id}-${o.scenario}-run${String(o.run + 1)}.csv`)]),
     ]),
     o.maxRunS + 120,
     label,
