@@ -175,3 +175,36 @@ test('a sighting is written flushMs after it, without a flush, and so is the nex
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('closing writes every machine still pending, not just the first batch', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
+  const store = openSqliteStore(dir);
+  const isos = createIsoCache();
+  try {
+    const inventory = createInventory(store, isos, () => new Date());
+    const commit = createGroupCommit(store);
+    const events = await createEventJournal(store, commit, () => new Date());
+    const discovery = createDiscovery({
+      observe: (sightings) => inventory.machines.observe(sightings),
+      events,
+      oui: undefined,
+      now: Date.now,
+      log: pino({ level: 'silent' }),
+      flushMs: 60_000,
+      maxBatch: 100,
+    });
+    // A boot storm's last 250 sightings when the daemon is told to stop: three batches' worth.
+    const macs = Array.from(
+      { length: 250 },
+      (_, i) => `02:73:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+    );
+    for (const mac of macs) discovery.seen({ mac, userClasses: [] });
+    await discovery.close();
+    await commit.drain();
+    assert.equal((await store.list('machines')).length, 250);
+  } finally {
+    await isos.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

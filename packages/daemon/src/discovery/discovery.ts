@@ -178,8 +178,12 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     async close() {
       clearTimeout(timer);
       timer = undefined;
-      flushing = flushing.then(flushNow);
-      await flushing;
+      // A flush writes one bounded batch and queues the next for a later turn; closing waits for all of them, or
+      // the store would be closed under the rest (every machine seen in the last moments before a stop, lost).
+      do {
+        flushing = flushing.then(flushNow);
+        await flushing;
+      } while (pending.size > 0);
     },
   };
 }
