@@ -43,6 +43,8 @@ export interface InlineSqliteStore extends Store {
    * Tells no watchers; returns the revision and which deletes removed something ("collection key").
    */
   batchJson(ops: readonly JsonOp[]): { revision: number; deleted: string[] };
+  /** PRAGMA wal_autocheckpoint: after a commit that leaves the log this many pages long, checkpoint it (0: never). */
+  setAutoCheckpoint(pages: number): void;
 }
 
 export interface InlineSqliteOptions {
@@ -52,6 +54,13 @@ export interface InlineSqliteOptions {
    * #pragma_synchronous, WAL mode). The store's `sync` setting (sqlite.ts) chooses.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * PRAGMA wal_autocheckpoint (SQLite's default: 1000 pages). A large value leaves checkpoints to another
+   * connection (sqlite-checkpointer.ts) and keeps this one's as a backstop.
+   */
+  autoCheckpoint?: number;
+  /** PRAGMA journal_size_limit: the log is cut back to this many bytes when it restarts. */
+  journalSizeLimit?: number;
 }
 
 export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOptions = {}): InlineSqliteStore {
@@ -59,6 +68,13 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
   const db = new DatabaseSync(join(dataDir, 'smelt.db'));
   const synchronous = options.synchronous ?? 'FULL';
   db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+  const setAutoCheckpoint = (pages: number) => {
+    db.exec(`PRAGMA wal_autocheckpoint = ${String(Math.max(0, Math.trunc(pages)))};`);
+  };
+  if (options.autoCheckpoint !== undefined) setAutoCheckpoint(options.autoCheckpoint);
+  if (options.journalSizeLimit !== undefined) {
+    db.exec(`PRAGMA journal_size_limit = ${String(Math.trunc(options.journalSizeLimit))};`);
+  }
   db.exec(SCHEMA);
 
   const statements = {
@@ -203,6 +219,7 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
       const deleted = ops.filter((_, i) => removed[i]).map((op) => `${op.collection} ${op.key}`);
       return { revision, deleted };
     },
+    setAutoCheckpoint,
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -1,5 +1,7 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { join } from 'node:path';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { decodeBatch } from './batch-wire.ts';
+import type { CheckpointerData } from './sqlite-checkpointer.ts';
 import { openInlineSqliteStore } from './sqlite-inline.ts';
 import type { StoreSync } from './sqlite.ts';
 import { StoreConflictError, type Store, type WatchEvent } from './store.ts';
@@ -29,21 +31,84 @@ const port = parentPort;
 if (!port) throw new Error('sqlite-worker.ts runs in a worker thread');
 const { dataDir, sync } = workerData as { dataDir: string; sync: StoreSync };
 
+/** SQLite's own checkpoint after a commit, left as a backstop for when the checkpointer cannot keep up: 128 MiB. */
+const BACKSTOP_PAGES = 32_768;
+/** SQLite's default, for when there is no checkpointer. */
+const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+
+const synchronous = sync === 'os' ? 'NORMAL' : 'FULL';
 let store: ReturnType<typeof openInlineSqliteStore> | undefined;
 let openError: unknown;
 try {
-  store = openInlineSqliteStore(dataDir, { synchronous: sync === 'os' ? 'NORMAL' : 'FULL' });
+  store = openInlineSqliteStore(dataDir, {
+    synchronous,
+    autoCheckpoint: BACKSTOP_PAGES,
+    // After a long burst the log is cut back to 64 MiB when it restarts, not kept at its longest.
+    journalSizeLimit: 64 * 1024 * 1024,
+  });
 } catch (error) {
   openError = error;
 }
 const events: WatchEvent[] = [];
 store?.watch((event) => events.push(event));
+const checkpointer = store ? startCheckpointer() : undefined;
 
 port.on('message', (request: StoreRequest) => {
   void handle(request).then((reply) => {
     port.postMessage(reply);
+    if (reply.ok && reply.revision !== undefined) checkpointer?.wrote();
   });
 });
+
+/**
+ * Checkpoints on a thread of their own (sqlite-checkpointer.ts), so that no commit waits for one. If that thread
+ * fails, SQLite's checkpoint after a commit takes over again at its default size: slower ACKs now and then, never a
+ * log that grows without end.
+ */
+function startCheckpointer(): { wrote(): void; close(): Promise<void> } | undefined {
+  let worker: Worker | undefined;
+  try {
+    worker = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), {
+      workerData: { path: join(dataDir, 'smelt.db'), synchronous, gapMs: 100 } satisfies CheckpointerData,
+    });
+  } catch {
+    store?.setAutoCheckpoint(DEFAULT_AUTOCHECKPOINT_PAGES);
+    return undefined;
+  }
+  let told = false;
+  let alive = true;
+  let closedNow: (() => void) | undefined;
+  const fallBack = () => {
+    if (!alive) return;
+    alive = false;
+    store?.setAutoCheckpoint(DEFAULT_AUTOCHECKPOINT_PAGES);
+    closedNow?.();
+  };
+  worker.on('message', (message: unknown) => {
+    if (message === 'begun') told = false;
+    else if (message === 'closed') closedNow?.();
+  });
+  worker.on('error', fallBack);
+  worker.on('exit', fallBack);
+  // It must not keep the store's thread alive on its own.
+  worker.unref();
+  return {
+    wrote() {
+      if (told || !alive) return;
+      told = true;
+      worker.postMessage('wrote');
+    },
+    async close() {
+      if (!alive) return;
+      await new Promise<void>((resolve) => {
+        closedNow = resolve;
+        worker.postMessage('close');
+      });
+      alive = false;
+      await worker.terminate();
+    },
+  };
+}
 
 async function handle(request: StoreRequest): Promise<StoreReply> {
   events.length = 0;
@@ -98,6 +163,8 @@ function call(target: Store, request: StoreRequest): Promise<unknown> {
         })),
       );
     case 'close':
-      return target.close();
+      // The checkpointer's connection closes first: the store's is then the last, which checkpoints and removes
+      // the log.
+      return (checkpointer?.close() ?? Promise.resolve()).then(() => target.close());
   }
 }
