@@ -159,3 +159,51 @@ test('riders in a failed batch are rejected with its writers', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a commit takes ridersPerWrite riders per op written when that is more than maxRiders', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-gc-'));
+  const store = openSqliteStore(dir);
+  try {
+    const { store: wrapped, batches } = counting(store);
+    const commit = createGroupCommit(wrapped, { maxRiders: 16, ridersPerWrite: 4, rideMs: 600_000 });
+    const riders = [1, 2, 3].map((n) =>
+      commit.ride(
+        Array.from({ length: 20 }, (_, i) => ({ collection: 'events' as const, key: `${n}-${i}`, value: i })),
+      ),
+    );
+    // 10 ops written: room for 40 riders, two whole calls of 20; the third waits.
+    await commit.write(
+      Array.from({ length: 10 }, (_, i) => ({ collection: 'leases' as const, key: `l${i}`, value: i })),
+    );
+    await Promise.all(riders.slice(0, 2));
+    assert.deepEqual(batches, [50]);
+    await commit.drain();
+    await Promise.all(riders);
+    assert.deepEqual(batches, [50, 20]);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('riders committed on their own go in bounded batches', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-gc-'));
+  const store = openSqliteStore(dir);
+  try {
+    const { store: wrapped, batches } = counting(store);
+    const commit = createGroupCommit(wrapped, { maxRiders: 16, rideMs: 600_000 });
+    const riders = [1, 2, 3, 4, 5].map((n) =>
+      commit.ride(
+        Array.from({ length: 30 }, (_, i) => ({ collection: 'events' as const, key: `${n}-${i}`, value: i })),
+      ),
+    );
+    await commit.drain();
+    await Promise.all(riders);
+    // 4 × maxRiders = 64 ops a commit at most, whole calls of 30: 60, 60, 30.
+    assert.deepEqual(batches, [60, 60, 30]);
+    assert.equal((await store.list('events')).length, 150);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

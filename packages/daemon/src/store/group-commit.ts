@@ -7,9 +7,11 @@ import type { BatchOp, Store } from './store.ts';
  *
  * Writes nobody is waiting on to answer a client (events, discovered machines) ride along instead: they go into
  * the next commit a write() causes, so they cost rows in it but never a commit (an fsync) of their own while
- * there is traffic, and at most `maxRiders` of them a commit, so a large batch of them is spread over several
- * commits instead of holding up one group of ACKs. With no write() to ride on, they are committed on their own
- * after `rideMs`.
+ * there is traffic. A commit takes at most `maxRiders` of them, or `ridersPerWrite` per op written when that is
+ * more: a DHCP ACK brings three (its machine and two events), so under a storm the riders keep pace with the
+ * writes instead of piling up, and a large batch of them is spread over several commits instead of holding up
+ * one group of ACKs. With no write() to ride on, they are committed on their own after `rideMs`, again a bounded
+ * batch per commit, so that ACKs queued meanwhile go in the next one rather than after all of them.
  */
 export interface GroupCommit {
   write(ops: readonly BatchOp[]): Promise<void>;
@@ -55,6 +57,8 @@ export interface GroupCommitOptions {
   minGapMs?: number;
   /** Rider ops taken into one commit caused by write() (whole calls; at least one call). */
   maxRiders?: number;
+  /** ...or this many per op written, when that is more. */
+  ridersPerWrite?: number;
   /** Riders with no write() to ride on are committed on their own after this long. */
   rideMs?: number;
 }
@@ -63,6 +67,7 @@ export function createGroupCommit(store: Store, options: GroupCommitOptions = {}
   const maxOps = options.maxOps ?? 5000;
   const minGapMs = options.minGapMs ?? 2;
   const maxRiders = options.maxRiders ?? 128;
+  const ridersPerWrite = options.ridersPerWrite ?? 4;
   const rideMs = options.rideMs ?? 25;
   let queued: BatchOp[] = [];
   let waiting: Waiting | undefined;
@@ -100,7 +105,11 @@ export function createGroupCommit(store: Store, options: GroupCommitOptions = {}
       const settle = queued.length === 0 ? waiting : undefined;
       if (queued.length === 0) waiting = undefined;
       // Riders go first: they were mostly queued earlier, and whole calls keep each one's order.
-      const { ops, taken } = takeRiders(own.length > 0 ? maxRiders : maxOps);
+      // Riders alone (their deadline, a drain) go in commits of a few maxRiders each: a write queued meanwhile joins
+      // the next of them instead of waiting for thousands of rider rows.
+      const { ops, taken } = takeRiders(
+        own.length > 0 ? Math.max(maxRiders, ridersPerWrite * own.length) : Math.min(maxOps, 4 * maxRiders),
+      );
       for (const op of own) ops.push(op);
       try {
         await store.batch(ops);
