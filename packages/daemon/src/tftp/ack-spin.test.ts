@@ -64,6 +64,110 @@ describe('tftp ACK spin', () => {
     );
   });
 
+  test('a far peer: after a few ACKs it waits from a timer set shortly before the ACK is due, not at once', () => {
+    let time = 0;
+    let readyAt = Infinity;
+    let polls = 0;
+    const timers: { ms: number; run: () => void; cancelled: boolean }[] = [];
+    const spin = new AckSpin({
+      ready: () => {
+        polls++;
+        time += 0.01;
+        return time >= readyAt;
+      },
+      now: () => time,
+      budgetMs: 0.2,
+      maxStreak: 1000,
+      later: (ms, run) => {
+        const timer = { ms, run, cancelled: false };
+        timers.push(timer);
+        return () => {
+          timer.cancelled = true;
+        };
+      },
+    });
+    /** One window: sent now, its ACK `delay` ms later; fires the wait's timer (if any) when due. */
+    const window = (delay: number): { polls: number; timer?: number } => {
+      polls = 0;
+      timers.length = 0;
+      const sentAt = time;
+      readyAt = sentAt + delay;
+      spin.wait();
+      const timer = timers[0];
+      if (timer && sentAt + timer.ms + 0.12 < readyAt) {
+        time = sentAt + timer.ms + 0.12; // timers fire a little late
+        timer.run();
+      }
+      time = Math.max(time, readyAt);
+      spin.heard();
+      return { polls, ...(timer ? { timer: timer.ms } : {}) };
+    };
+    // Unknown delay: the usual wait right after the window, which misses (1.3 ms > 0.2), then pauses.
+    const first = [window(1.3), window(1.3), window(1.3), window(1.3)];
+    assert.equal(spin.stats.misses, 2, 'misses before the delay is known');
+    assert.ok(first.every((w) => w.timer === undefined));
+    assert.ok(Math.abs((spin.expectedMs ?? 0) - 1.3) < 1e-9, `expects ${String(spin.expectedMs)} ms`);
+    // Known: once the pause after the misses is over, a timer of 1 ms, then polls from ~1.12 ms until the ACK at
+    // 1.3 ms, a hit.
+    let next = window(1.3);
+    for (let i = 0; i < 4 && next.timer === undefined; i++) {
+      assert.equal(next.polls, 0, 'paused windows do not wait');
+      next = window(1.3);
+    }
+    assert.equal(next.timer, 1);
+    assert.ok(next.polls > 0 && next.polls < 20, `${next.polls} polls`);
+    assert.deepEqual({ hits: spin.stats.hits, delayed: spin.stats.delayed }, { hits: 1, delayed: 1 });
+    // An ACK heard before the timer fires cancels it.
+    timers.length = 0;
+    spin.wait();
+    const pending = timers[0];
+    assert.ok(pending);
+    spin.heard();
+    assert.equal(pending.cancelled, true);
+  });
+
+  test('a far peer beyond 20 ms is not waited for; one under 1.25 ms gets the usual wait', () => {
+    const make = (delay: number) => {
+      let time = 0;
+      let polled = 0;
+      let timers = 0;
+      const spin = new AckSpin({
+        ready: () => {
+          polled++;
+          time += 0.01;
+          return false;
+        },
+        now: () => time,
+        budgetMs: 0.2,
+        maxStreak: 1000,
+        later: () => {
+          timers++;
+          return () => undefined;
+        },
+      });
+      // Teach it the delay without waits: heard() after each window, with the pauses that misses cause.
+      for (let i = 0; i < 12; i++) {
+        spin.wait();
+        time += delay;
+        spin.heard();
+      }
+      polled = 0;
+      timers = 0;
+      // The next window that is not paused.
+      for (let i = 0; i < 70 && polled === 0 && timers === 0; i++) {
+        spin.wait();
+        time += delay;
+        spin.heard();
+      }
+      return { polled, timers };
+    };
+    assert.deepEqual(make(25), { polled: 0, timers: 0 }, 'nothing for a 25 ms round trip');
+    const near = make(1.1);
+    assert.ok(near.polled > 0 && near.timers === 0, 'a wait at once for 1.1 ms (no whole millisecond to sleep)');
+    const far = make(3);
+    assert.ok(far.polled === 0 && far.timers === 1, 'a timer for 3 ms');
+  });
+
   test('peekReady sees a waiting datagram on a real socket without taking it', async () => {
     // Opened through libc, so its descriptor is known. dgram reads the socket only when the event loop polls it,
     // which cannot happen while this test polls synchronously, as the server does.
