@@ -181,8 +181,16 @@ describe('detectConfig', () => {
     assert.equal(config.dhcp?.subnet, '172.17.0.0/16');
     assert.equal(config.dhcp.gateway, undefined);
     assert.deepEqual(config.dhcp.pool, { start: '172.17.0.100', end: '172.17.0.199' });
-    assert.deepEqual(config.dhcp.dns, ['192.168.1.53', '1.1.1.1']);
+    // No gateway offered: the host's resolvers on another network are out of the booted machines' reach.
+    assert.deepEqual(config.dhcp.dns, []);
     assert.equal(config.tftp?.listen, '172.17.0.1:69');
+  });
+
+  test('without a gateway, only resolvers on the served subnet are offered', () => {
+    const resolvConf = 'nameserver 192.168.1.53\nnameserver 172.17.0.53\nnameserver 1.1.1.1\n';
+    assert.deepEqual(detectConfig(facts({ resolvConf }), 'docker0').dhcp?.dns, ['172.17.0.53']);
+    // With a gateway all of them are reachable through it.
+    assert.deepEqual(detectConfig(facts({ resolvConf }), 'eth0').dhcp?.dns, ['192.168.1.53', '172.17.0.53', '1.1.1.1']);
   });
 
   test('a named interface wins over the default route', () => {
