@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pin } from '../lib/cpu.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { run, startService, type Service } from '../lib/process.ts';
+import { smeltdEntry } from '../lib/smeltd-entry.ts';
 import type { Netns } from '../lib/netns.ts';
 import { readDnsmasqLeases, readKeaLeases, readSmeltdLeases, type LeaseReading } from './leases.ts';
 import { LEASE_TIME_S, NETMASK, POOL, SUBNET } from './topology.ts';
@@ -199,7 +200,6 @@ const dnsmasq: ServerSpec = {
 
 // ---- smeltd ---------------------------------------------------------------------------------------------------------
 
-const smeltdPath = join(repoRoot, 'packages/daemon/bin/smeltd');
 /** The API inside the server namespace (its own loopback, so a fixed port collides with nothing). */
 export const SMELTD_API = '127.0.0.1:7480';
 /** More flags for smeltd (--smeltd-flags), replacing the bench's own of the same name: to try a setting. */
@@ -253,7 +253,14 @@ function smeltdSpec(id: 'smeltd' | 'smeltd-os'): ServerSpec {
       ];
       // A flag given in --smeltd-flags replaces the bench's own (smeltd refuses a flag given twice).
       const extra = smeltdExtraFlags.filter((arg) => arg.startsWith('--')).map((arg) => arg.split('=')[0]);
-      return [smeltdPath, 'start', ...flags.filter(([flag]) => !extra.includes(flag)).flat(), ...smeltdExtraFlags];
+      // The build as bin/smeltd runs it, from a snapshot taken at the bench's start (bench/lib/smeltd-entry.ts).
+      return [
+        process.execPath,
+        ...smeltdEntry(),
+        'start',
+        ...flags.filter(([flag]) => !extra.includes(flag)).flat(),
+        ...smeltdExtraFlags,
+      ];
     },
     prepare(c) {
       mkdirSync(join(c.dir, 'data'), { recursive: true });
