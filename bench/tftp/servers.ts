@@ -4,6 +4,7 @@ import { pin } from '../lib/cpu.ts';
 import type { Netns } from '../lib/netns.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { run, startService, type Service } from '../lib/process.ts';
+import { smeltdEntry } from '../lib/smeltd-entry.ts';
 
 /** smeltd-nogso: smeltd with UDP GSO turned off (--tftp.gso false), for an A/B in one run; not run by default. */
 export const serverIds = ['smeltd', 'tftpd-hpa', 'atftpd', 'smeltd-nogso'] as const;
@@ -33,7 +34,6 @@ export interface ServerSpec {
 /** tftpd-hpa conflicts with atftpd as a Debian package, so scripts/setup.sh --for bench unpacks it here instead. */
 export const tftpdHpaPath = join(repoRoot, '.tools/deb/tftpd-hpa/usr/sbin/in.tftpd');
 const atftpdPath = '/usr/sbin/atftpd';
-const smeltdPath = join(repoRoot, 'packages/daemon/bin/smeltd');
 
 function launch(id: ServerId, context: ServerContext, argv: string[]): Service {
   const [command, ...args] = context.ns.wrap(pin(context.cpu, argv));
@@ -129,7 +129,8 @@ const smeltd: ServerSpec = {
     const commit = head.code === 0 ? head.stdout.trim() : 'unknown commit';
     return `smeltd ${pkg.version} (${commit}${dirty.stdout.trim() ? ' + uncommitted changes' : ''})`;
   },
-  commandLine: (c) => [smeltdPath, 'start', '--config', join(c.scratch, 'smeltd.json')],
+  // The build as bin/smeltd runs it, from a snapshot taken at the bench's start (bench/lib/smeltd-entry.ts).
+  commandLine: (c) => [process.execPath, ...smeltdEntry(), 'start', '--config', join(c.scratch, 'smeltd.json')],
   start(context) {
     mkdirSync(join(context.scratch, 'data'), { recursive: true });
     writeFileSync(join(context.scratch, 'smeltd.json'), `${JSON.stringify(smeltdConfig(context), null, 2)}\n`);
