@@ -5,21 +5,28 @@ import { paginate } from './page.ts';
 
 /** Leases as the DHCP server persisted them; read-only here (the DHCP server is their only writer). */
 export function createLeaseInventory(ctx: InventoryContext) {
-  // Addresses sort numerically through an 8-hex-digit key, which is also the page cursor.
-  const keyOf = (lease: Lease) => (ipv4ToNumber(lease.address) ?? 0).toString(16).padStart(8, '0');
+  // Addresses sort numerically through an 8-hex-digit key, which is also the page cursor. A lease is stored under
+  // its address (dhcp/lease-store.ts), so the key comes from the row's key, without parsing the lease.
+  const keyOf = (row: { key: string }) => (ipv4ToNumber(row.key) ?? 0).toString(16).padStart(8, '0');
   return {
     async list(query: { limit: number; cursor?: string | undefined; mac?: string | undefined; state?: string }) {
       const rows = await ctx.store.list('leases');
-      const leases = rows
-        .map((row) => leaseSchema.safeParse(row.value))
-        .filter((parsed) => parsed.success)
-        .map((parsed) => parsed.data)
-        .filter(
-          (lease) =>
-            (query.mac === undefined || lease.mac === query.mac) &&
-            (query.state === undefined || lease.state === query.state),
+      const matching = rows.filter((row) => {
+        const value = row.value as { mac?: unknown; state?: unknown } | null;
+        return (
+          (query.mac === undefined || value?.mac === query.mac) &&
+          (query.state === undefined || value?.state === query.state)
         );
-      return paginate(leases, keyOf, query);
+      });
+      // Only the page's leases are checked against the schema (a row that does not parse is left out, as before):
+      // checking all of them cost ~0.3 s per page of a 50,000-lease store, on the event loop DHCP answers from.
+      const page = paginate(matching, keyOf, query);
+      const items: Lease[] = [];
+      for (const row of page.items) {
+        const parsed = leaseSchema.safeParse(row.value);
+        if (parsed.success) items.push(parsed.data);
+      }
+      return { items, next: page.next };
     },
   };
 }
