@@ -1,5 +1,5 @@
 import type { NetworkInterfaceInfo } from 'node:os';
-import { ipv4ToNumber, numberToIpv4, parseCidr } from '@smelt/shared/net';
+import { cidrContains, ipv4ToNumber, numberToIpv4, parseCidr } from '@smelt/shared/net';
 import type { ConfigInput } from './schema.ts';
 
 /** What the host tells us, passed in so that detection stays a pure function of it. */
@@ -115,7 +115,6 @@ export function detectConfig(facts: HostFacts, interfaceName?: string): ConfigIn
   const gatewayRoute = defaultRoutes.find((r) => r.iface === name && r.gateway !== 0);
   const gateway = gatewayRoute?.gateway;
   const pool = choosePool(cidr.network, cidr.prefix, gateway === undefined ? [address] : [address, gateway]);
-  const onSubnet = (ip: number) => ip >= cidr.network && ip < cidr.network + 2 ** (32 - cidr.prefix);
   const nameservers = [...facts.resolvConf.matchAll(/^\s*nameserver\s+([0-9.]+)\s*$/gm)]
     .map((m) => m[1] ?? '')
     // A loopback resolver (systemd-resolved's 127.0.0.53) means nothing to the machines we boot; nor does one off
@@ -123,7 +122,7 @@ export function detectConfig(facts: HostFacts, interfaceName?: string): ConfigIn
     // resolver is out of their reach, and a resolver they cannot reach costs every lookup a timeout).
     .filter((ip) => {
       const number = ipv4ToNumber(ip);
-      return number !== undefined && !ip.startsWith('127.') && (gateway !== undefined || onSubnet(number));
+      return number !== undefined && !ip.startsWith('127.') && (gateway !== undefined || cidrContains(cidr, number));
     });
   const dns = nameservers.length > 0 ? nameservers : gateway === undefined ? [] : [numberToIpv4(gateway)];
 
