@@ -88,6 +88,8 @@ async function bench(argv: string[]): Promise<number> {
   const quietWaitS = o['quiet-wait-s'] === '0' ? 0 : one(o['quiet-wait-s'], 60);
   const warmupClients = one(o.warmup, 500);
   const checkSample = one(o['check-sample'], 2000);
+  // The generator writes each run's trace at its end: a directory that is not there would cost the run's figures.
+  if (o['trace-dir'] !== undefined) mkdirSync(o['trace-dir'], { recursive: true });
   const settings: GeneratorSettings = {
     concurrency: one(o.concurrency, 64),
     timeoutMs: one(o['timeout-ms'], 4000),
