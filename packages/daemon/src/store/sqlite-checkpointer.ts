@@ -12,9 +12,10 @@ import { parentPort, workerData } from 'node:worker_threads';
  * with it, 3-10 without; BENCHMARKS.md, DHCP). Here the commit only appends to the log. A PASSIVE checkpoint never blocks the writer; once it has copied every frame, the next
  * commit starts the log again from its beginning, so the log stays short except while commits never pause.
  *
- * Messages: 'wrote' (the store committed; a checkpoint follows at most `gapMs` after the previous one), answered
- * by 'begun' when a checkpoint starts, so the store sends 'wrote' again only for commits made after that; 'close'
- * (answered by 'closed' once this connection is closed: the store's own close is then the last, and removes the log).
+ * Messages: 'wrote' after every commit (a checkpoint follows, at least `gapMs` after the previous one; one that
+ * arrives while a checkpoint runs is handled after it, so every commit is followed by a checkpoint that starts
+ * after it); 'close' (answered by 'closed' once this connection is closed: the store's own close is then the last,
+ * and removes the log).
  */
 export interface CheckpointerData {
   path: string;
@@ -37,7 +38,6 @@ let closed = false;
 function run(): void {
   timer = undefined;
   if (closed) return;
-  port?.postMessage('begun');
   last = performance.now();
   // SQLITE_BUSY (another checkpoint running: the store's backstop) is a result row here, not an error.
   checkpoint.get();

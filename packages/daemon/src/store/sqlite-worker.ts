@@ -75,7 +75,6 @@ function startCheckpointer(): { wrote(): void; close(): Promise<void> } | undefi
     store?.setAutoCheckpoint(DEFAULT_AUTOCHECKPOINT_PAGES);
     return undefined;
   }
-  let told = false;
   let alive = true;
   let closedNow: (() => void) | undefined;
   const fallBack = () => {
@@ -85,8 +84,7 @@ function startCheckpointer(): { wrote(): void; close(): Promise<void> } | undefi
     closedNow?.();
   };
   worker.on('message', (message: unknown) => {
-    if (message === 'begun') told = false;
-    else if (message === 'closed') closedNow?.();
+    if (message === 'closed') closedNow?.();
   });
   worker.on('error', fallBack);
   worker.on('exit', fallBack);
@@ -94,9 +92,9 @@ function startCheckpointer(): { wrote(): void; close(): Promise<void> } | undefi
   worker.unref();
   return {
     wrote() {
-      if (told || !alive) return;
-      told = true;
-      worker.postMessage('wrote');
+      // One small message per commit; the checkpointer coalesces them into one checkpoint per gapMs. (Telling it
+      // only once per checkpoint raced: a commit made between a checkpoint's start and its notice went untold.)
+      if (alive) worker.postMessage('wrote');
     },
     async close() {
       if (!alive) return;
