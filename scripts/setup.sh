@@ -33,6 +33,7 @@ TEST_PKGS=(
   "${START_PKGS[@]}"
   curl       # HTTP checks against a running smeltd
   procps     # ps, pgrep: the e2e suite inspects the processes it starts
+  strace     # the store's durability test: the log's fdatasync comes before a write resolves
   util-linux # unshare, flock, setsid, setpriv
   tftp-hpa      # tftp: a real TFTP client for the TFTP suite
   atftp         # atftp: a TFTP client that speaks windowsize (RFC 7440)

@@ -10,7 +10,7 @@ import type { BatchOp, Store } from '../store/store.ts';
  *
  * The stored window is a ring of `capacity + slack` slots: event n is kept under slot n mod size, so recording one
  * overwrites the one that falls out of the window, in place. One row written per event, none deleted: a DHCP storm
- * records two events per client, and an insert plus a delete for each cost the store's thread a third of its rows.
+ * records two events per client, and an insert plus a delete for each cost the store a third of its rows.
  */
 export interface EventJournal {
   record(type: EventType, fields: { mac?: string; subject?: string; message: string }): SmeltEvent;

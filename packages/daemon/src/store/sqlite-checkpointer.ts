@@ -12,10 +12,10 @@ import { parentPort, workerData } from 'node:worker_threads';
  * with it, 3-10 without; BENCHMARKS.md, DHCP). Here the commit only appends to the log. A PASSIVE checkpoint never blocks the writer; once it has copied every frame, the next
  * commit starts the log again from its beginning, so the log stays short except while commits never pause.
  *
- * Messages: 'wrote' after every commit (a checkpoint follows, at least `gapMs` after the previous one; one that
- * arrives while a checkpoint runs is handled after it, so every commit is followed by a checkpoint that starts
- * after it); 'close' (answered by 'closed' once this connection is closed: the store's own close is then the last,
- * and removes the log).
+ * Messages: 'wrote' after commits (checkpointer-thread.ts sends one per gapMs at most, after every commit made
+ * meanwhile; a checkpoint follows, at least `gapMs` after the previous one; one that arrives while a checkpoint runs
+ * is handled after it, so every commit is followed by a checkpoint that starts after it); 'close' (answered by
+ * 'closed' once this connection is closed: the store's own close is then the last, and removes the log).
  */
 export interface CheckpointerData {
   path: string;

@@ -11,7 +11,6 @@ import {
   type Versioned,
   type WatchEvent,
 } from './store.ts';
-import type { JsonOp } from './batch-wire.ts';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS kv (
@@ -32,19 +31,37 @@ interface Row {
 }
 
 /**
- * The embedded store's engine: one SQLite file in the data directory, WAL mode. synchronous=FULL (the default)
- * makes a put durable before it resolves, so an acknowledged API write survives kill -9 and power loss alike.
- * node:sqlite is synchronous, so this runs inside the store's worker thread (sqlite.ts), never on the daemon's
- * event loop: an fsync there would stall every DHCP reply.
+ * The embedded store's engine: one SQLite file in the data directory, WAL mode, every call synchronous (node:sqlite)
+ * behind the asynchronous Store interface. With synchronous=FULL (the default here) a put is durable before it
+ * resolves. The daemon's store (sqlite.ts) runs its writes with NORMAL on the event loop and syncs the log itself,
+ * off the event loop, and its reads on a thread of their own.
  */
 export interface InlineSqliteStore extends Store {
   /**
-   * batch() for values already JSON text (the worker's hot path, batch-wire.ts): stored as they are, never parsed.
-   * Tells no watchers; returns the revision and which deletes removed something ("collection key").
+   * Commits the ops as batch() does, telling no watchers: returns the revision and, per op, whether it was a delete
+   * that removed something.
    */
-  batchJson(ops: readonly JsonOp[]): { revision: number; deleted: string[] };
+  commitQuietly(ops: readonly BatchOp[]): { revision: number; removed: boolean[] };
   /** PRAGMA wal_autocheckpoint: after a commit that leaves the log this many pages long, checkpoint it (0: never). */
   setAutoCheckpoint(pages: number): void;
+}
+
+/** A batch op with its value already JSON text (absent for a delete). */
+interface JsonOp {
+  collection: Collection;
+  key: string;
+  json?: string;
+  ifVersion?: number;
+}
+
+/** The ops with their values serialised, each once. */
+function jsonOps(ops: readonly BatchOp[]): JsonOp[] {
+  return ops.map((op) => ({
+    collection: op.collection,
+    key: op.key,
+    ...(op.value !== undefined && { json: JSON.stringify(op.value) }),
+    ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
+  }));
 }
 
 export interface InlineSqliteOptions {
@@ -61,21 +78,27 @@ export interface InlineSqliteOptions {
   autoCheckpoint?: number;
   /** PRAGMA journal_size_limit: the log is cut back to this many bytes when it restarts. */
   journalSizeLimit?: number;
+  /** A connection that only reads a store another connection made (sqlite-reader.ts): no schema, no pragmas. */
+  readOnly?: boolean;
 }
 
 export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOptions = {}): InlineSqliteStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(join(dataDir, 'smelt.db'));
-  const synchronous = options.synchronous ?? 'FULL';
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+  const readOnly = options.readOnly ?? false;
+  const db = new DatabaseSync(join(dataDir, 'smelt.db'), { readOnly });
   const setAutoCheckpoint = (pages: number) => {
     db.exec(`PRAGMA wal_autocheckpoint = ${String(Math.max(0, Math.trunc(pages)))};`);
   };
-  if (options.autoCheckpoint !== undefined) setAutoCheckpoint(options.autoCheckpoint);
-  if (options.journalSizeLimit !== undefined) {
-    db.exec(`PRAGMA journal_size_limit = ${String(Math.trunc(options.journalSizeLimit))};`);
+  if (readOnly) db.exec('PRAGMA busy_timeout = 5000;');
+  else {
+    const synchronous = options.synchronous ?? 'FULL';
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+    if (options.autoCheckpoint !== undefined) setAutoCheckpoint(options.autoCheckpoint);
+    if (options.journalSizeLimit !== undefined) {
+      db.exec(`PRAGMA journal_size_limit = ${String(Math.trunc(options.journalSizeLimit))};`);
+    }
+    db.exec(SCHEMA);
   }
-  db.exec(SCHEMA);
 
   const statements = {
     get: db.prepare('SELECT key, value, version FROM kv WHERE collection = ? AND key = ?'),
@@ -155,12 +178,7 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
   }
 
   function batch(ops: readonly BatchOp[]): number {
-    const json: JsonOp[] = ops.map((op) => ({
-      collection: op.collection,
-      key: op.key,
-      ...(op.value !== undefined && { json: JSON.stringify(op.value) }),
-      ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
-    }));
+    const json = jsonOps(ops);
     const { revision, removed } = commitBatch(json);
     if (listeners.size === 0) return revision;
     const events: WatchEvent[] = [];
@@ -214,11 +232,7 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
         return event !== undefined;
       }),
     batch: (ops) => settle(() => batch(ops)),
-    batchJson(ops) {
-      const { revision, removed } = commitBatch(ops);
-      const deleted = ops.filter((_, i) => removed[i]).map((op) => `${op.collection} ${op.key}`);
-      return { revision, deleted };
-    },
+    commitQuietly: (ops) => commitBatch(jsonOps(ops)),
     setAutoCheckpoint,
     watch(listener) {
       listeners.add(listener);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -91,4 +91,94 @@ for (const sync of ['disk', 'os'] satisfies StoreSync[]) {
       await store.close();
     }
   });
+}
+
+// What `disk` adds to `os`, seen from the system calls (cutting the power is not possible here): between a batch's
+// last write to the log and the writer's acknowledgement, the log is fdatasynced — and with `os` it is not.
+for (const sync of ['disk', 'os'] satisfies StoreSync[]) {
+  test(`store.sync ${sync}: the log is ${sync === 'disk' ? '' : 'not '}fdatasynced before a write resolves`, async () => {
+    const dir = freshDir();
+    const module = new URL('./sqlite.ts', import.meta.url).href;
+    const script = join(dir, 'writer.mjs');
+    writeFileSync(
+      script,
+      `import { openSqliteStore } from ${JSON.stringify(module)};
+       const store = openSqliteStore(${JSON.stringify(join(dir, 'data'))}, { sync: ${JSON.stringify(sync)} });
+       await store.batch([{ collection: 'leases', key: 'first', value: { i: 1 } }]);
+       await store.batch([{ collection: 'leases', key: 'second', value: { i: 2 } }]);
+       process.stdout.write('acked\\n');
+       process.exit(0);
+`,
+    );
+    const log = join(dir, 'strace.log');
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        'strace',
+        [
+          ...['-f', '-qq', '-y', '-e', 'trace=pwrite64,fdatasync,fsync,write', '-o', log],
+          ...[process.execPath, '--disable-warning=ExperimentalWarning', script],
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      child.once('error', reject);
+      child.once('close', (code) => {
+        if (code === 0) resolve();
+        else reject(new Error(`strace exited with ${String(code)}`));
+      });
+    });
+    const calls = straceCalls(readFileSync(log, 'utf8'));
+    // strace -y names each descriptor's file as the call is made: the log's are the writer's, the reader's and the
+    // checkpointer's connections' and the sync's own.
+    const onWal = (c: SyscallLine) => /^\d+<[^>]*smelt\.db-wal>/.test(c.args);
+    const acked = calls.findIndex((c) => c.name === 'write' && /^1(<[^>]*>)?, "acked/.test(c.args));
+    assert.ok(acked > 0, 'the writer acknowledged its writes');
+    const lastLogWrite = calls.findLastIndex((c, i) => i < acked && c.name === 'pwrite64' && onWal(c));
+    assert.ok(lastLogWrite >= 0, 'the batches were written to the log');
+    const synced = calls.some(
+      (c, i) => i > lastLogWrite && c.endIndex <= acked && (c.name === 'fdatasync' || c.name === 'fsync') && onWal(c),
+    );
+    const seen = calls
+      .filter((c, i) => i <= acked && (onWal(c) || i === acked))
+      .map((c) => `${c.pid} ${c.name}(${c.args.slice(0, 40)}) = ${c.result}`);
+    assert.equal(synced, sync === 'disk', `the log's calls up to the acknowledgement:\n${seen.join('\n')}`);
+  });
+}
+
+interface SyscallLine {
+  pid: string;
+  name: string;
+  args: string;
+  result: string;
+  /** How many calls had begun when this one returned: it returned before call number endIndex began. */
+  endIndex: number;
+}
+
+/** strace -f output, one entry per call in the order the calls began, "unfinished ... resumed" pairs joined. */
+function straceCalls(text: string): SyscallLine[] {
+  const calls: SyscallLine[] = [];
+  const open = new Map<string, SyscallLine>();
+  for (const line of text.split('\n')) {
+    const resumed = /^(\d+) +<\.\.\. (\w+) resumed>(.*)= (-?\w+)/.exec(line);
+    if (resumed) {
+      const call = open.get(`${resumed[1] ?? ''} ${resumed[2] ?? ''}`);
+      if (call) {
+        call.args += resumed[3] ?? '';
+        call.result = resumed[4] ?? '';
+        call.endIndex = calls.length;
+      }
+      continue;
+    }
+    const started = /^(\d+) +(\w+)\((.*?)(?: <unfinished \.\.\.>|\) += (-?\w+).*)$/.exec(line);
+    if (!started) continue;
+    const call: SyscallLine = {
+      pid: started[1] ?? '',
+      name: started[2] ?? '',
+      args: started[3] ?? '',
+      result: started[4] ?? '',
+      endIndex: started[4] === undefined ? Number.POSITIVE_INFINITY : calls.length,
+    };
+    calls.push(call);
+    if (started[4] === undefined) open.set(`${call.pid} ${call.name}`, call);
+  }
+  return calls;
 }
