@@ -61,6 +61,8 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       if (timer) clearTimeout(timer);
       timer = undefined;
       if (!alive) return;
+      // Unreferenced, the thread would let the process exit while the store waits for its answer.
+      worker.ref();
       await new Promise<void>((resolve) => {
         closedNow = resolve;
         worker.postMessage('close');
