@@ -107,7 +107,10 @@ export interface RunningVm {
   qemuOutput(): string;
   /** The last `lines` lines of the serial log, for a failure message. */
   serialTail(lines?: number): string;
-  /** Resolves with the first match of `pattern` in the serial log; rejects on timeout or when QEMU exits. */
+  /**
+   * Resolves with the first match of `pattern` in the serial log's complete lines (a line still being written could
+   * match `(\S+)` with half an address); rejects on timeout or when QEMU exits.
+   */
   waitForSerial(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
   /** Resolves when QEMU has exited (it does when the guest powers off). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -263,7 +266,8 @@ export async function startVm(options: VmOptions): Promise<RunningVm> {
       return new Promise((resolve, reject) => {
         const deadline = Date.now() + timeoutMs;
         const poll = () => {
-          const match = pattern.exec(vm.serial());
+          const serial = vm.serial();
+          const match = pattern.exec(serial.slice(0, serial.lastIndexOf('\n') + 1));
           if (match) {
             resolve(match);
             return;
