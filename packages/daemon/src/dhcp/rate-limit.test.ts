@@ -32,3 +32,21 @@ test('past the bound, the least recently seen key (to the second) is forgotten',
   assert.equal(limiter.allow('a'), false, "'a' was remembered, its bucket empty");
   assert.equal(limiter.allow('b'), true, "'b' was forgotten, so it starts with a full bucket again");
 });
+
+test('keys unseen for a second are forgotten as new ones come: a storm of distinct clients is not all kept', () => {
+  let clock = 0;
+  const limiter = createRateLimiter(10, () => clock);
+  for (let i = 0; i < 1000; i++) {
+    limiter.allow(`storm-${String(i)}`);
+    clock += 5; // 200 new clients a second
+  }
+  assert.ok(limiter.size <= 205, `${String(limiter.size)} keys kept: about the last second's 200`);
+  assert.ok(limiter.size >= 199, `${String(limiter.size)} keys kept: the last second's are all remembered`);
+  // One seen within the second keeps its emptied bucket.
+  for (let i = 0; i < 10; i++) limiter.allow('flood');
+  clock += 500;
+  limiter.allow('new-1');
+  assert.equal(limiter.allow('flood'), true, 'half a second: five tokens back');
+  for (let i = 0; i < 4; i++) limiter.allow('flood');
+  assert.equal(limiter.allow('flood'), false, 'and no more: its bucket was remembered');
+});

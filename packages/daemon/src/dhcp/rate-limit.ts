@@ -7,6 +7,8 @@
  */
 export interface RateLimiter {
   allow(key: string): boolean;
+  /** Keys remembered now (metrics, tests). */
+  readonly size: number;
 }
 
 interface Bucket {
@@ -32,6 +34,14 @@ export function createRateLimiter(rate: number, now: () => number, maxKeys = 100
           buckets.set(key, bucket);
         }
       } else {
+        // A bucket unseen for a second has filled up again: it is the same as none, so it goes. Two per new key,
+        // from the old end, keep the map at the keys of about the last second (a storm of 50,000 clients otherwise
+        // keeps 50,000 buckets in the old generation until maxKeys).
+        for (let i = 0; i < 2; i++) {
+          const [oldestKey, oldest] = buckets.entries().next().value ?? [];
+          if (oldestKey === undefined || oldest === undefined || t - oldest.at < 1000) break;
+          buckets.delete(oldestKey);
+        }
         bucket = { tokens: rate, at: t, moved: t };
         buckets.set(key, bucket);
         if (buckets.size > maxKeys) {
@@ -42,6 +52,9 @@ export function createRateLimiter(rate: number, now: () => number, maxKeys = 100
       if (bucket.tokens < 1) return false;
       bucket.tokens -= 1;
       return true;
+    },
+    get size() {
+      return buckets.size;
     },
   };
 }
