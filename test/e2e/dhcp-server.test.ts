@@ -228,7 +228,11 @@ describe('DHCP server mode', () => {
 
     // The second run starts from its lease file: a REQUEST for that address without a server id.
     const second = lab.spawn(clientNs, ['dhclient', '-d', '-1', ...args('d2.pid')]);
-    const again = await bound(['REBOOT']);
+    // On a failure, what dhclient said and which reasons its script saw (a CI run under load once timed out here).
+    const again = await bound(['REBOOT']).catch((error: unknown) => {
+      const reasons = script.records('c2').map((r) => r.reason ?? '?');
+      throw new Error(`${String(error)}\nscript reasons: ${reasons.join(', ')}\ndhclient:\n${second.output()}`);
+    });
     await second.stop();
     assert.equal(again.new_ip_address, address, second.output());
     const kept = await leases(['--MAC', mac(2)]);
