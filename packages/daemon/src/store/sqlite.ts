@@ -70,13 +70,21 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
     if (reply.ok) waiter.resolve(reply.result);
     else waiter.reject(errorOf(reply.error));
   });
-  reader.on('error', (error: Error) => {
+  // A reader thread that failed or ended answers nothing more: what waits on it, and every read after, fails.
+  let readerGone: Error | undefined;
+  const readerEnded = (error: Error) => {
+    readerGone ??= error;
     for (const waiter of pending.values()) waiter.reject(error);
     pending.clear();
+  };
+  reader.on('error', readerEnded);
+  reader.on('exit', (code) => {
+    readerEnded(new Error(`the store's reader thread exited (code ${String(code)})`));
   });
 
   function read<T>(method: ReadRequest['method'], args: unknown[]): Promise<T> {
     if (closed && method !== 'close') return Promise.reject(new Error('store is closed'));
+    if (readerGone) return Promise.reject(readerGone);
     return new Promise<T>((resolve, reject) => {
       const id = nextId++;
       pending.set(id, {
