@@ -126,6 +126,93 @@ describe('tftp ACK spin', () => {
     assert.equal(pending.cancelled, true);
   });
 
+  test('a far peer: the timer waits pause only after 3 misses in a row; a hit calls `arrived`', () => {
+    let time = 0;
+    let readyAt = Infinity;
+    let arrived = 0;
+    const timers: { ms: number; run: () => void }[] = [];
+    const spin = new AckSpin({
+      ready: () => {
+        time += 0.01;
+        return time >= readyAt;
+      },
+      now: () => time,
+      budgetMs: 0.2,
+      maxStreak: 1000,
+      later: (ms, run) => {
+        timers.push({ ms, run });
+        return () => undefined;
+      },
+      arrived: () => {
+        arrived++;
+      },
+    });
+    /** One window whose ACK comes `delay` ms after it; true if a timer wait ran for it. */
+    const window = (delay: number): boolean => {
+      timers.length = 0;
+      const sentAt = time;
+      readyAt = sentAt + delay;
+      assert.equal(spin.wait(), false, 'a far peer is never waited for at once');
+      const timer = timers[0];
+      if (timer && sentAt + timer.ms + 0.12 < readyAt) {
+        time = sentAt + timer.ms + 0.12;
+        timer.run();
+      }
+      time = Math.max(time, readyAt);
+      spin.heard();
+      return timer !== undefined;
+    };
+    // Learn a delay of 1.4 ms (the misses of the waits at once pause them; they end once it is known).
+    for (let i = 0; i < 12; i++) {
+      spin.wait();
+      time += 1.4;
+      spin.heard();
+    }
+    while (!window(1.4));
+    assert.equal(arrived, 1, 'the delayed wait that saw the ACK said so');
+    const misses = spin.stats.misses;
+    // ACKs 3 ms late (past the wait's 1 ms at most): two misses in a row and the next window still waits...
+    assert.deepEqual([window(3), window(3)], [true, true]);
+    assert.equal(spin.stats.misses, misses + 2);
+    // ...a hit clears the count...
+    window(1.4);
+    assert.equal(arrived, 2);
+    assert.deepEqual([window(3), window(3), window(3)], [true, true, true]);
+    // ...and the third miss in a row pauses the waits, for 1 window.
+    assert.equal(window(1.4), false, 'paused');
+    assert.equal(window(1.4), true);
+    assert.equal(spin.stats.misses, misses + 5);
+  });
+
+  test('an ACK expected 1.15-1.25 ms after its window still gets a 1 ms timer, not a wait at once', () => {
+    let time = 0;
+    let polls = 0;
+    const timers: number[] = [];
+    const spin = new AckSpin({
+      ready: () => {
+        polls++;
+        time += 0.01;
+        return false;
+      },
+      now: () => time,
+      budgetMs: 0.2,
+      maxStreak: 1000,
+      later: (ms) => {
+        timers.push(ms);
+        return () => undefined;
+      },
+    });
+    for (let i = 0; i < 80 && timers.length === 0; i++) {
+      polls = 0;
+      const known = spin.expectedMs !== undefined;
+      spin.wait();
+      time += 1.2;
+      spin.heard();
+      if (known) assert.equal(polls, 0, 'no wait at once once the delay is known');
+    }
+    assert.deepEqual(timers, [1]);
+  });
+
   test('a far peer beyond 20 ms is not waited for; one under 1.25 ms gets the usual wait', () => {
     const make = (delay: number) => {
       let time = 0;

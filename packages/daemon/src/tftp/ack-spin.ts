@@ -20,7 +20,8 @@
  * (the event loop's resolution: setTimeout(1) fires after 1.10-1.17 ms here) at least 0.25 ms before the
  * smallest recent delay, and polls until a little after the largest one (at most 1 ms). So the process is awake
  * when the ACK comes, and the wake-up is paid ahead of it. Over the benchmark's 1 ms link (ACK ~1.3 ms after a
- * window) that is ~0.2-0.4 ms of polling per window of ~1.5 ms. The same pauses after misses apply.
+ * window) that is ~0.2-0.4 ms of polling per window of ~1.5 ms. The same pauses after misses apply, but only
+ * once DELAYED_MISSES delayed waits in a row have missed.
  */
 export interface AckSpinOptions {
   /** True when a datagram waits on the socket (net/libc.ts peekReady); never blocks. */
@@ -36,6 +37,12 @@ export interface AckSpinOptions {
    * it: for the delayed waits (see `wait`). Without it, a far peer's ACK is never waited for.
    */
   later?: (ms: number, run: () => void) => () => void;
+  /**
+   * Called when a delayed wait (see `later`) saw the datagram, before its timer callback returns: the caller may
+   * read and handle it there (ack-reader.ts) rather than from the event loop. A wait made by `wait` itself says
+   * so by returning true instead.
+   */
+  arrived?: () => void;
 }
 
 export interface AckSpinStats {
@@ -50,6 +57,13 @@ export interface AckSpinStats {
 
 /** Longest pause after misses, in windows. */
 const MAX_SKIP = 64;
+/**
+ * Delayed waits that may miss in a row before the misses pause the waits as above. One that misses costs at most
+ * MAX_DELAYED_BUDGET_MS, started shortly before its ACK was due, and it misses only when the ACK comes later than
+ * every recent one (a late release on a jittery path): pausing after each of those left ~80-95% of windows
+ * unwaited over the benchmark's 1 ms link at windowsize 16 (7-300 waits that saw the ACK in ~1340 windows).
+ */
+const DELAYED_MISSES = 3;
 /** ACK delays remembered; the expected delay is the smallest of them, once there are at least MIN_SAMPLES. */
 const SAMPLES = 8;
 const MIN_SAMPLES = 4;
@@ -58,6 +72,13 @@ const MIN_SAMPLES = 4;
  * milliseconds and fire ~0.1-0.2 ms late here (setTimeout(1) measured at 1.10-1.17 ms).
  */
 const EARLY_MS = 0.25;
+/**
+ * An ACK expected at least this late gets a delayed wait of at least 1 ms (setTimeout(1) fires after 1.10-1.17 ms
+ * here), even when that starts less than EARLY_MS before it: over the 1 ms link the smallest of 8 recent delays
+ * was often just under 1.25 ms, and the wait at once (with `budgetMs`) then missed every time and paused the
+ * waits. A timer that fires after the ACK came costs nothing: the event loop reads the ACK first and cancels it.
+ */
+const MIN_DELAYED_MS = 1.15;
 /** A delayed wait lasts until this long after the latest of the recent ACK delays (at most MAX_DELAYED_BUDGET_MS). */
 const LATE_MS = 0.1;
 /** Longest delayed wait; and ACKs expected later than DELAYED_UP_TO_MS after their window are not waited for. */
@@ -72,6 +93,8 @@ export class AckSpin {
   /** The pause the next miss sets. */
   private nextSkip = 1;
   private streak = 0;
+  /** Delayed waits that missed since the last wait that saw its ACK. */
+  private delayedMisses = 0;
   /** When the last window awaiting an ACK went out (NaN once its ACK came); recent ACK delays, ms. */
   private sentAt = Number.NaN;
   private readonly delays: number[] = [];
@@ -105,29 +128,29 @@ export class AckSpin {
     return this.delays.length < MIN_SAMPLES ? undefined : Math.min(...this.delays);
   }
 
-  /** Called after a window (or block) went out and an ACK is awaited; returns once one is there or after the budget. */
-  wait(): void {
+  /**
+   * Called after a window (or block) went out and an ACK is awaited; returns once one is there or after the budget.
+   * True when this call saw a datagram arrive (false: it gave up, did not wait, or left the wait to a timer).
+   */
+  wait(): boolean {
     this.stop();
     this.sentAt = this.options.now();
     if (this.skip > 0) {
       this.skip--;
-      return;
+      return false;
     }
     if (this.streak >= this.options.maxStreak) {
       this.streak = 0;
-      return;
+      return false;
     }
     const { budgetMs, later } = this.options;
     const expected = this.expectedMs;
     if (later && expected !== undefined && expected > budgetMs) {
       // A far peer: waiting now would only burn the budget. Wait from shortly before its ACK is due instead, so
       // that the process is awake when it comes (the wake-up of a sleeping CPU is the cost this saves).
-      if (expected > DELAYED_UP_TO_MS) return;
-      const ms = Math.floor(expected - EARLY_MS);
-      if (ms < 1) {
-        this.spin(budgetMs);
-        return;
-      }
+      if (expected > DELAYED_UP_TO_MS) return false;
+      if (expected < MIN_DELAYED_MS) return this.spin(budgetMs);
+      const ms = Math.max(1, Math.floor(expected - EARLY_MS));
       const sentAt = this.sentAt;
       // Until a little after the latest recent ACK delay: the delay varies from window to window.
       const until = Math.max(...this.delays) + LATE_MS;
@@ -135,15 +158,18 @@ export class AckSpin {
         this.cancelDelayed = undefined;
         this.stats.delayed++;
         const left = until - (this.options.now() - sentAt);
-        this.spin(Math.min(MAX_DELAYED_BUDGET_MS, Math.max(budgetMs, left)));
+        if (this.spin(Math.min(MAX_DELAYED_BUDGET_MS, Math.max(budgetMs, left)), true)) this.options.arrived?.();
       });
-      return;
+      return false;
     }
-    this.spin(budgetMs);
+    return this.spin(budgetMs);
   }
 
-  /** Polls until the ACK is there or `budgetMs` is over, and learns from the outcome. */
-  private spin(budgetMs: number): void {
+  /**
+   * Polls until the ACK is there or `budgetMs` is over, and learns from the outcome; true if it came. A `delayed`
+   * wait's miss pauses the waits only after DELAYED_MISSES in a row.
+   */
+  private spin(budgetMs: number, delayed = false): boolean {
     const { now: time, ready } = this.options;
     const start = time();
     let now = start;
@@ -157,11 +183,15 @@ export class AckSpin {
       this.stats.hits++;
       this.streak++;
       this.nextSkip = 1;
-      return;
+      this.delayedMisses = 0;
+      return true;
     }
     this.stats.misses++;
     this.streak = 0;
+    if (delayed && ++this.delayedMisses < DELAYED_MISSES) return false;
+    this.delayedMisses = 0;
     this.skip = this.nextSkip;
     this.nextSkip = Math.min(MAX_SKIP, this.nextSkip * 2);
+    return false;
   }
 }

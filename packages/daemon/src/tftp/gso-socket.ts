@@ -48,7 +48,7 @@ export class LibcSocketError extends Error {
 }
 
 /** struct sockaddr_in or sockaddr_in6 for ADDRESS:port; an IPv6 address may carry a scope (fe80::1%eth0). */
-function socketAddress(c: Libc, family: 4 | 6, address: string, port: number): Buffer {
+export function socketAddress(c: Libc, family: 4 | 6, address: string, port: number): Buffer {
   if (family === 4) {
     const sa = Buffer.alloc(SOCKADDR_IN_SIZE);
     sa.writeUInt16LE(AF_INET, 0);
