@@ -44,6 +44,8 @@ export interface InlineSqliteStore extends Store {
   commitQuietly(ops: readonly BatchOp[]): { revision: number; removed: boolean[] };
   /** PRAGMA wal_autocheckpoint: after a commit that leaves the log this many pages long, checkpoint it (0: never). */
   setAutoCheckpoint(pages: number): void;
+  /** A PASSIVE checkpoint: copies what it can of the log into the database, never waiting for the writer. */
+  checkpoint(): void;
 }
 
 /** A batch op with its value already JSON text (absent for a delete). */
@@ -73,25 +75,27 @@ export interface InlineSqliteOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /**
    * PRAGMA wal_autocheckpoint (SQLite's default: 1000 pages). A large value leaves checkpoints to another
-   * connection (sqlite-checkpointer.ts) and keeps this one's as a backstop.
+   * connection (sqlite-background.ts) and keeps this one's as a backstop.
    */
   autoCheckpoint?: number;
   /** PRAGMA journal_size_limit: the log is cut back to this many bytes when it restarts. */
   journalSizeLimit?: number;
-  /** A connection that only reads a store another connection made (sqlite-reader.ts): no schema, no pragmas. */
-  readOnly?: boolean;
+  /**
+   * A second connection to a store another connection made (sqlite-background.ts: reads and checkpoints): no
+   * schema, no journal mode (the first set WAL); only synchronous and the busy timeout.
+   */
+  existing?: boolean;
 }
 
 export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOptions = {}): InlineSqliteStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const readOnly = options.readOnly ?? false;
-  const db = new DatabaseSync(join(dataDir, 'smelt.db'), { readOnly });
+  const db = new DatabaseSync(join(dataDir, 'smelt.db'));
   const setAutoCheckpoint = (pages: number) => {
     db.exec(`PRAGMA wal_autocheckpoint = ${String(Math.max(0, Math.trunc(pages)))};`);
   };
-  if (readOnly) db.exec('PRAGMA busy_timeout = 5000;');
+  const synchronous = options.synchronous ?? 'FULL';
+  if (options.existing) db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
   else {
-    const synchronous = options.synchronous ?? 'FULL';
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
     if (options.autoCheckpoint !== undefined) setAutoCheckpoint(options.autoCheckpoint);
     if (options.journalSizeLimit !== undefined) {
@@ -110,6 +114,7 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
     ),
     delete: db.prepare('DELETE FROM kv WHERE collection = ? AND key = ?'),
     bump: db.prepare("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value"),
+    checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
   } satisfies Record<string, StatementSync>;
   const listeners = new Set<(event: WatchEvent) => void>();
   let closed = false;
@@ -233,6 +238,10 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
       }),
     batch: (ops) => settle(() => batch(ops)),
     commitQuietly: (ops) => commitBatch(jsonOps(ops)),
+    checkpoint() {
+      assertOpen();
+      statements.checkpoint.get();
+    },
     setAutoCheckpoint,
     watch(listener) {
       listeners.add(listener);

@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { startCheckpointer } from './checkpointer-thread.ts';
 import { openInlineSqliteStore } from './sqlite-inline.ts';
-import type { ReadReply, ReadRequest } from './sqlite-reader.ts';
+import type { BackgroundData, BackgroundMessage, ReadReply, ReadRequest } from './sqlite-background.ts';
 import { createWalSync } from './wal-sync.ts';
 import type { BatchOp, Store, WatchEvent } from './store.ts';
 
@@ -18,20 +17,22 @@ import type { BatchOp, Store, WatchEvent } from './store.ts';
  */
 export type StoreSync = 'disk' | 'os';
 
-/** SQLite's own checkpoint after a commit, left as a backstop for when the checkpointer cannot keep up: 128 MiB. */
+/** SQLite's own checkpoint after a commit, left as a backstop for when the background's cannot keep up: 128 MiB. */
 const BACKSTOP_PAGES = 32_768;
-
+/** SQLite's default, for when the background thread is gone. */
+const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+/** Checkpoints at most this often; the notices that ask for them likewise. */
+const CHECKPOINT_GAP_MS = 100;
 /**
- * The embedded default store: SQLite in the data directory (sqlite-inline.ts), in three parts.
+ * The embedded default store: SQLite in the data directory (sqlite-inline.ts), on two threads.
  * - Writes on the event loop, with synchronous=NORMAL: a commit of a hundred DHCP leases is ~1 ms of statements and
  *   write()s, cheaper here than the hand-over to another thread and back it replaced (the server shares one CPU with
  *   everything else; BENCHMARKS.md, DHCP). With `store.sync disk` a write resolves only after an fdatasync of the
  *   log that started after its commit (wal-sync.ts: the same durability as synchronous=FULL), run on libuv's thread
  *   pool and shared by every commit made meanwhile; group commit (group-commit.ts) does the rest.
- * - Reads (get, list) on a thread of their own (sqlite-reader.ts): the API listing 50,000 leases must not stall
- *   DHCP. A read asked for after a write has resolved sees it.
- * - Checkpoints on a third (sqlite-checkpointer.ts): copying the log back into the database and its fsync never
- *   happen inside a commit.
+ * - Reads (get, list) and checkpoints on a thread of its own (sqlite-background.ts): the API listing 50,000 leases
+ *   must not stall DHCP, and copying the log back into the database and its fsync never happen inside a commit. A
+ *   read asked for after a write has resolved sees it.
  * Watchers are told of a write once it is durable (when it resolves), in commit order.
  */
 export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } = {}): Store {
@@ -45,17 +46,25 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
     journalSizeLimit: 64 * 1024 * 1024,
   });
   const walSync = sync === 'disk' ? createWalSync(`${dbPath}-wal`) : undefined;
-  const checkpointer = startCheckpointer({
-    path: dbPath,
-    synchronous: sync === 'disk' ? 'FULL' : 'NORMAL',
-    gapMs: 100,
-    // Without it, SQLite's checkpoint after a commit takes over again at its default size (1000 pages): slower
-    // commits now and then, never a log that grows without end.
-    onFailure: () => {
-      writer.setAutoCheckpoint(1000);
-    },
+  const background = new Worker(new URL('./sqlite-background.ts', import.meta.url), {
+    workerData: {
+      dataDir,
+      synchronous: sync === 'disk' ? 'FULL' : 'NORMAL',
+      gapMs: CHECKPOINT_GAP_MS,
+    } satisfies BackgroundData,
   });
-  const reader = new Worker(new URL('./sqlite-reader.ts', import.meta.url), { workerData: { dataDir } });
+  // Commits are many (hundreds a second in a DHCP storm), checkpoints few: the first commit after a notice arms a
+  // timer, and the notice goes when it fires, after every commit made meanwhile; so each commit is followed by a
+  // checkpoint that starts after it, and the thread is woken once per gap, not once per commit.
+  let noticeTimer: NodeJS.Timeout | undefined;
+  const wrote = () => {
+    if (noticeTimer || backgroundGone) return;
+    noticeTimer = setTimeout(() => {
+      noticeTimer = undefined;
+      if (!backgroundGone) background.postMessage('wrote' satisfies BackgroundMessage);
+    }, CHECKPOINT_GAP_MS);
+    noticeTimer.unref();
+  };
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   const listeners = new Set<(event: WatchEvent) => void>();
   let nextId = 1;
@@ -63,28 +72,31 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
   /** Writes made and not yet durable: close() waits for them. */
   let unsynced: Promise<unknown> = Promise.resolve();
 
-  reader.on('message', (reply: ReadReply) => {
+  background.on('message', (reply: ReadReply) => {
     const waiter = pending.get(reply.id);
     pending.delete(reply.id);
     if (!waiter) return;
     if (reply.ok) waiter.resolve(reply.result);
     else waiter.reject(errorOf(reply.error));
   });
-  // A reader thread that failed or ended answers nothing more: what waits on it, and every read after, fails.
-  let readerGone: Error | undefined;
-  const readerEnded = (error: Error) => {
-    readerGone ??= error;
+  // A background thread that failed or ended answers nothing more: what waits on it, and every read after, fails;
+  // SQLite's checkpoint after a commit takes over again at its default size (slower commits now and then, never a
+  // log that grows without end).
+  let backgroundGone: Error | undefined;
+  const backgroundEnded = (error: Error) => {
+    if (!backgroundGone && !closed) writer.setAutoCheckpoint(DEFAULT_AUTOCHECKPOINT_PAGES);
+    backgroundGone ??= error;
     for (const waiter of pending.values()) waiter.reject(error);
     pending.clear();
   };
-  reader.on('error', readerEnded);
-  reader.on('exit', (code) => {
-    readerEnded(new Error(`the store's reader thread exited (code ${String(code)})`));
+  background.on('error', backgroundEnded);
+  background.on('exit', (code) => {
+    backgroundEnded(new Error(`the store's background thread exited (code ${String(code)})`));
   });
 
   function read<T>(method: ReadRequest['method'], args: unknown[]): Promise<T> {
     if (closed && method !== 'close') return Promise.reject(new Error('store is closed'));
-    if (readerGone) return Promise.reject(readerGone);
+    if (backgroundGone) return Promise.reject(backgroundGone);
     return new Promise<T>((resolve, reject) => {
       const id = nextId++;
       pending.set(id, {
@@ -93,7 +105,7 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
         },
         reject,
       });
-      reader.postMessage({ id, method, args } satisfies ReadRequest);
+      background.postMessage({ id, method, args } satisfies BackgroundMessage);
     });
   }
 
@@ -110,7 +122,7 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    checkpointer.wrote();
+    wrote();
     const tell = () => {
       if (listeners.size === 0) return;
       for (const event of eventsOf(ops, outcome)) for (const listener of listeners) listener(event);
@@ -151,10 +163,11 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
       closed ??= (async () => {
         await unsynced;
         await walSync?.close();
-        // The other connections close first: the writer's is then the last, which checkpoints and removes the log.
+        if (noticeTimer) clearTimeout(noticeTimer);
+        // The background's connection closes first: the writer's is then the last, which checkpoints and removes
+        // the log.
         await read<undefined>('close', []).catch(() => undefined);
-        await reader.terminate();
-        await checkpointer.close();
+        await background.terminate();
         listeners.clear();
         await writer.close();
       })();

@@ -22,7 +22,7 @@ function walIndex(dir: string): { frames: number; backfilled: number } {
   return { frames: shm.readUInt32LE(16), backfilled: shm.readUInt32LE(96) };
 }
 
-test('the store checkpoints its log on its own thread, and the log starts over after it', async () => {
+test('the store checkpoints its log on its background thread, and the log starts over after it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smelt-ckpt-'));
   dirs.push(dir);
   const store = openSqliteStore(dir);
