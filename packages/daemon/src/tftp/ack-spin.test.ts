@@ -4,6 +4,29 @@ import { peekReady } from '../net/libc.ts';
 import { AckSpin } from './ack-spin.ts';
 import { openUdpSocket } from './gso-socket.ts';
 
+/**
+ * An AckSpin whose ACK never comes while it waits (each poll takes 10 µs of its fake clock), counting its polls and
+ * the timers it sets (their delays, ms); the test moves `state.time` for the rest.
+ */
+function countingSpin() {
+  const state = { time: 0, polls: 0, timers: [] as number[] };
+  const spin = new AckSpin({
+    ready: () => {
+      state.polls++;
+      state.time += 0.01;
+      return false;
+    },
+    now: () => state.time,
+    budgetMs: 0.2,
+    maxStreak: 1000,
+    later: (ms) => {
+      state.timers.push(ms);
+      return () => undefined;
+    },
+  });
+  return { spin, state };
+}
+
 /** An AckSpin whose socket becomes ready after `polls` polls (never with Infinity), on a fake clock. */
 function spinner(budgetMs: number, maxStreak: number) {
   let time = 0;
@@ -185,68 +208,33 @@ describe('tftp ACK spin', () => {
   });
 
   test('an ACK expected 1.15-1.25 ms after its window still gets a 1 ms timer, not a wait at once', () => {
-    let time = 0;
-    let polls = 0;
-    const timers: number[] = [];
-    const spin = new AckSpin({
-      ready: () => {
-        polls++;
-        time += 0.01;
-        return false;
-      },
-      now: () => time,
-      budgetMs: 0.2,
-      maxStreak: 1000,
-      later: (ms) => {
-        timers.push(ms);
-        return () => undefined;
-      },
-    });
-    for (let i = 0; i < 80 && timers.length === 0; i++) {
-      polls = 0;
+    const { spin, state } = countingSpin();
+    for (let i = 0; i < 80 && state.timers.length === 0; i++) {
+      state.polls = 0;
       const known = spin.expectedMs !== undefined;
       spin.wait();
-      time += 1.2;
+      state.time += 1.2;
       spin.heard();
-      if (known) assert.equal(polls, 0, 'no wait at once once the delay is known');
+      if (known) assert.equal(state.polls, 0, 'no wait at once once the delay is known');
     }
-    assert.deepEqual(timers, [1]);
+    assert.deepEqual(state.timers, [1]);
   });
 
   test('a far peer beyond 20 ms is not waited for; one under 1.25 ms gets the usual wait', () => {
     const make = (delay: number) => {
-      let time = 0;
-      let polled = 0;
-      let timers = 0;
-      const spin = new AckSpin({
-        ready: () => {
-          polled++;
-          time += 0.01;
-          return false;
-        },
-        now: () => time,
-        budgetMs: 0.2,
-        maxStreak: 1000,
-        later: () => {
-          timers++;
-          return () => undefined;
-        },
-      });
+      const { spin, state } = countingSpin();
+      const window = () => {
+        spin.wait();
+        state.time += delay;
+        spin.heard();
+      };
       // Teach it the delay without waits: heard() after each window, with the pauses that misses cause.
-      for (let i = 0; i < 12; i++) {
-        spin.wait();
-        time += delay;
-        spin.heard();
-      }
-      polled = 0;
-      timers = 0;
+      for (let i = 0; i < 12; i++) window();
+      state.polls = 0;
+      state.timers.length = 0;
       // The next window that is not paused.
-      for (let i = 0; i < 70 && polled === 0 && timers === 0; i++) {
-        spin.wait();
-        time += delay;
-        spin.heard();
-      }
-      return { polled, timers };
+      for (let i = 0; i < 70 && state.polls === 0 && state.timers.length === 0; i++) window();
+      return { polled: state.polls, timers: state.timers.length };
     };
     assert.deepEqual(make(25), { polled: 0, timers: 0 }, 'nothing for a 25 ms round trip');
     const near = make(1.1);
