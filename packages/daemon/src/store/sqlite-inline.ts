@@ -34,7 +34,7 @@ interface Row {
  * The embedded store's engine: one SQLite file in the data directory, WAL mode, every call synchronous (node:sqlite)
  * behind the asynchronous Store interface. With synchronous=FULL (the default here) a put is durable before it
  * resolves. The daemon's store (sqlite.ts) runs its writes with NORMAL on the event loop and syncs the log itself,
- * off the event loop, and its reads on a thread of their own.
+ * off the event loop, and its reads and checkpoints on a thread of their own.
  */
 export interface InlineSqliteStore extends Store {
   /**

@@ -15,7 +15,7 @@ import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
  */
 export interface WalSync {
   sync(): Promise<void>;
-  /** fdatasyncs started so far (the store's metrics; commits per sync show the sharing). */
+  /** fdatasyncs started so far (its test counts them to show the sharing). */
   readonly syncs: number;
   /** Waits for the syncs asked for, then closes the file. */
   close(): Promise<void>;

@@ -20,12 +20,12 @@
  *
  * Windows in one syscall. A windowed transfer (windowsize > 1, blksize ≥ 512) gets a socket with UDP_SEGMENT set to
  * blksize + 4 (gso-socket.ts), and its Transfer hands each group of consecutive blocks to one send, up to 16
- * blocks (GSO_MAX_GROUP; the kernel takes 64 and 65507 bytes): one sendmsg instead of 16. The segments are
- * the negotiated DATA size, so the MTU cap on blksize holds. Where the kernel refuses the option the transfer uses an ordinary
- * socket; where it refuses a send on such a socket (EINVAL, EIO, EMSGSIZE: a path that cannot take it, such as
- * IPsec or a route MTU below the segment) the option is cleared once nothing waits in libuv's queue and the
- * transfer goes on with one block per send, at once sending again what was in flight; both are logged once per server and counted
- * (smelt_tftp_gso_fallbacks_total). Config `tftp.gso: false` turns it off.
+ * blocks (GSO_MAX_GROUP; the kernel takes 64 and 65507 bytes): one sendmsg instead of 16. The segments are the
+ * negotiated DATA size, so the MTU cap on blksize holds. Where the kernel refuses the option the transfer uses an
+ * ordinary socket; where it refuses a send on such a socket (EINVAL, EIO, EMSGSIZE: a path that cannot take it, such
+ * as IPsec or a route MTU below the segment) the option is cleared once nothing waits in libuv's queue and the
+ * transfer goes on with one block per send, at once sending again what was in flight; both are logged once per
+ * server and counted (smelt_tftp_gso_fallbacks_total). Config `tftp.gso: false` turns it off.
  *
  * Waiting for ACKs. Transfer sockets are opened through libc when it can (gso-socket.ts), so their descriptor is
  * known; after an ACK that sent more blocks, while at most SPIN_MAX_ACTIVE transfers run, the handler polls the
