@@ -119,6 +119,8 @@ const DISCOVERING = 1;
 const REQUESTING = 2;
 const DONE = 3;
 const FAILED = 4;
+/** Written on stderr once the warm-up is over, just before the measured run's first DISCOVER. */
+export const MEASURED_RUN_STARTS = 'generator: warm-up done, measured run starts';
 /** A client NAKed more often than this fails. */
 export const MAX_NAKS = 3;
 
@@ -524,6 +526,8 @@ async function cli(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify({ ...notRun, warmup })}\n`);
       return 0;
     }
+    // bench/dhcp/measure.ts starts the server's CPU count for the measured run when it reads this line.
+    process.stderr.write(`${MEASURED_RUN_STARTS}\n`);
     process.stdout.write(`${JSON.stringify({ ...(await runGenerator(options)), warmup })}\n`);
     return 0;
   }

@@ -5,7 +5,7 @@ import { pin } from '../lib/cpu.ts';
 import { cpuPressureUs } from '../lib/machine.ts';
 import type { Netns } from '../lib/netns.ts';
 import { killGroup, type Service } from '../lib/process.ts';
-import type { GeneratorMode, GeneratorResult } from './generator.ts';
+import { MEASURED_RUN_STARTS, type GeneratorMode, type GeneratorResult } from './generator.ts';
 import { compareLeases, readAcked, type Acked, type LeaseCheck } from './leases.ts';
 import { groupCpuNs } from './server-cpu.ts';
 import { listening, type ServerContext, type ServerId, type ServerSpec } from './servers.ts';
@@ -22,7 +22,8 @@ export interface GeneratorRun {
 
 /**
  * Runs bench/dhcp/generator.ts inside the client namespace (pinned to the clients' CPUs), its progress lines passed
- * through to stderr, killed (its process group) after limitS.
+ * through to stderr, killed (its process group) after limitS. `onMeasuredRun` is called when it says that its
+ * warm-up is over.
  */
 export function runGeneratorProcess(
   ns: Netns,
@@ -30,6 +31,7 @@ export function runGeneratorProcess(
   args: readonly string[],
   limitS: number,
   label: string,
+  onMeasuredRun?: () => void,
 ): Promise<GeneratorRun> {
   const [command, ...rest] = ns.wrap(pin(cpu, [process.execPath, generatorScript, ...args]));
   return new Promise((resolve) => {
@@ -42,7 +44,10 @@ export function runGeneratorProcess(
     child.stderr.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
       stderr = (stderr + text).slice(-8192);
-      for (const line of text.split('\n')) if (line.trim()) process.stderr.write(`  ${label}: ${line.trim()}\n`);
+      for (const line of text.split('\n')) {
+        if (line.trim() === MEASURED_RUN_STARTS) onMeasuredRun?.();
+        else if (line.trim()) process.stderr.write(`  ${label}: ${line.trim()}\n`);
+      }
     });
     const timer = setTimeout(() => {
       killed = true;
@@ -135,8 +140,13 @@ export interface Measurement {
   killedAtStop: boolean;
   /** The server's last lines of output after a run with NAKs or failures (what it said about them). */
   serverSaid?: string;
-  /** The server's CPU time per DORA over the run (warm-up included), µs: every thread of its process group. */
+  /**
+   * The server's CPU time per DORA over the measured run, µs: every thread of its process group (over the warm-up
+   * and the run when the generator did not say where the run started).
+   */
   serverCpuUsPerDora?: number;
+  /** Unmeasured clients the generator ran first (InstanceOptions.warmupClients). */
+  warmupClients: number;
   /** Share of the run's wall time some task waited for a CPU (PSI "some"); NaN without PSI. */
   pressure: number;
   busyAtStart: number;
@@ -190,6 +200,7 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
     scenario: o.scenario,
     run: o.run,
     killedAtStop: false,
+    warmupClients: o.warmupClients,
     pressure: Number.NaN,
     busyAtStart: 0,
   };
@@ -211,6 +222,7 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
   const clientDrops = await readDrops(topology.client.ns);
   const pressureBefore = cpuPressureUs();
   const cpuBefore = groupCpuNs(service.pid);
+  let cpuAtRun: number | undefined;
   const started = performance.now();
   const main = await runGeneratorProcess(
     topology.client.ns,
@@ -230,11 +242,16 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
     ]),
     o.maxRunS + 120,
     label,
+    () => {
+      cpuAtRun = groupCpuNs(service.pid);
+    },
   );
-  const cpuNs = groupCpuNs(service.pid) - cpuBefore;
   const pressureAfter = cpuPressureUs();
-  const doras = (main.result?.completed ?? 0) + (main.result?.warmup?.completed ?? 0);
-  if (doras > 0) m.serverCpuUsPerDora = cpuNs / 1000 / doras;
+  const doras =
+    cpuAtRun === undefined
+      ? (main.result?.completed ?? 0) + (main.result?.warmup?.completed ?? 0)
+      : (main.result?.completed ?? 0);
+  if (doras > 0) m.serverCpuUsPerDora = (groupCpuNs(service.pid) - (cpuAtRun ?? cpuBefore)) / 1000 / doras;
   if (pressureBefore !== undefined && pressureAfter !== undefined) {
     m.pressure = (pressureAfter - pressureBefore) / 1000 / (performance.now() - started);
   }

@@ -115,6 +115,14 @@ function restartCell(ms: Measurement[]): string {
   );
 }
 
+/** The unmeasured warm-up before the runs (medians): for smeltd, what a daemon just started does. */
+function warmupCell(ok: Measurement[]): string {
+  const warm = ok.map((m) => m.result?.warmup).filter((w) => w !== undefined);
+  if (warm.length === 0) return '–';
+  const clients = ok[0]?.warmupClients ?? 0;
+  return `${clients.toLocaleString('en')}: ${fmt(median(warm.map((w) => w.rate)))}, ${ms1(median(warm.map((w) => w.p99Ms)))}`;
+}
+
 export function scenarioTable(results: Results, scenario: Scenario, info: RunInfo): string {
   const header = [
     'server',
@@ -123,6 +131,7 @@ export function scenarioTable(results: Results, scenario: Scenario, info: RunInf
     'p99 ms',
     'server CPU µs/DORA',
     'first → last 10 % /s',
+    'warm-up: clients, DORA/s, p99 ms',
     'retries',
     'NAKs',
     'failed',
@@ -141,6 +150,7 @@ export function scenarioTable(results: Results, scenario: Scenario, info: RunInf
       ms1(p99Of(ms)),
       fmt(median(ok.map((m) => m.serverCpuUsPerDora ?? Number.NaN))),
       Number.isFinite(first) ? `${fmt(first)} → ${fmt(last)}` : '–',
+      warmupCell(ok),
       ok.length > 0 ? String(sum(ok, (m) => m.result?.retries)) : '–',
       ok.length > 0 ? String(sum(ok, (m) => m.result?.naks)) : '–',
       ok.length > 0 ? String(sum(ok, (m) => m.result?.failed)) : '–',
@@ -150,6 +160,7 @@ export function scenarioTable(results: Results, scenario: Scenario, info: RunInf
   });
   const align: Align[] = [
     'left',
+    'right',
     'right',
     'right',
     'right',
