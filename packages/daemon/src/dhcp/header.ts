@@ -56,23 +56,37 @@ export function ipv4Text(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
-
 /** Addresses parsed before (a server encodes the same few over and over), as numbers; bounded in number. */
 const parsed = new Map<string, number>([['0.0.0.0', 0]]);
 
-/** Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand) as a 32-bit number; undefined otherwise. */
+/**
+ * Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand) as a 32-bit number; undefined otherwise. Read a
+ * character at a time, not with a regular expression: each address a DHCP server offers is new to the cache, and a
+ * match allocates an array and four strings.
+ */
 export function parseIpv4Number(text: string): number | undefined {
   const known = parsed.get(text);
   if (known !== undefined) return known;
-  const match = DOTTED_QUAD.exec(text);
-  if (!match) return undefined;
   let value = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(match[i]);
-    if (octet > 255) return undefined;
+  let at = 0;
+  for (let part = 0; part < 4; part++) {
+    if (part > 0) {
+      if (text.charCodeAt(at) !== 0x2e) return undefined; // '.'
+      at++;
+    }
+    const start = at;
+    let octet = 0;
+    while (at < text.length && at - start < 3) {
+      const digit = text.charCodeAt(at) - 0x30;
+      if (digit < 0 || digit > 9) break;
+      octet = octet * 10 + digit;
+      at++;
+    }
+    const digits = at - start;
+    if (digits === 0 || octet > 255 || (digits > 1 && text.charCodeAt(start) === 0x30)) return undefined;
     value = value * 256 + octet;
   }
+  if (at !== text.length) return undefined;
   if (parsed.size >= 4096) parsed.clear();
   parsed.set(text, value);
   return value;

@@ -267,14 +267,21 @@ export function encodeDetailed(packet: DhcpPacket, options: EncodeOptions = {}):
   return { bytes, dropped: layout.dropped, overload: layout.overload };
 }
 
+/** Never written: encodeSimple's second pass reads only codes its first pass found with a value. */
+const EMPTY = Buffer.alloc(0);
+
 /**
  * The common case, written straight into the message: every option a single instance (≤ 255 octets) and all of
  * them fitting in the options field, so option-layout.ts's rules 2-5 have nothing to do. Undefined otherwise.
  */
 function encodeSimple(packet: DhcpPacket, limit: number, minSize: number): Buffer | undefined {
+  // keys() and get(), not `for (const [code, value] of options)`: the entry arrays of a Map's iteration are
+  // allocated even in optimised code (~64 bytes an option, measured), and a server encodes every reply here.
+  const options = packet.options;
   let length = 1; // END
-  for (const [code, value] of packet.options) {
-    if (value.length > 255 || !(code > PAD && code < END && code !== OVERLOAD && Number.isInteger(code))) {
+  for (const code of options.keys()) {
+    const value = options.get(code);
+    if (!value || value.length > 255 || !(code > PAD && code < END && code !== OVERLOAD && Number.isInteger(code))) {
       return undefined;
     }
     length += 2 + value.length;
@@ -285,7 +292,8 @@ function encodeSimple(packet: DhcpPacket, limit: number, minSize: number): Buffe
   const bytes = Buffer.allocUnsafe(size).fill(0);
   writeHeader(bytes, packet);
   let at = OPTIONS_OFFSET;
-  for (const [code, value] of packet.options) {
+  for (const code of options.keys()) {
+    const value = options.get(code) ?? EMPTY;
     bytes[at] = code;
     bytes[at + 1] = value.length;
     bytes.set(value, at + 2);

@@ -26,8 +26,13 @@ function wrap(record: MachineRecord | undefined): { value: MachineRecord } | und
   return record && { value: record };
 }
 
+/** The fields that have a value. A loop, not Object.entries: a DHCP storm sends every new machine through here. */
 function defined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const result: Partial<T> = {};
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && value[key] !== undefined) result[key] = value[key];
+  }
+  return result;
 }
 
 export function createMachineInventory(ctx: InventoryContext) {

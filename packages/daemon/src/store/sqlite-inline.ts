@@ -52,17 +52,19 @@ export interface InlineSqliteStore extends Store {
 interface JsonOp {
   collection: Collection;
   key: string;
-  json?: string;
-  ifVersion?: number;
+  json: string | undefined;
+  ifVersion: number | undefined;
 }
 
 /** The ops with their values serialised, each once. */
 function jsonOps(ops: readonly BatchOp[]): JsonOp[] {
+  // One object per op with every field present (no spread of a temporary per optional field): a DHCP storm
+  // commits four rows per lease.
   return ops.map((op) => ({
     collection: op.collection,
     key: op.key,
-    ...(op.value !== undefined && { json: JSON.stringify(op.value) }),
-    ...(op.ifVersion !== undefined && { ifVersion: op.ifVersion }),
+    json: op.value === undefined ? undefined : JSON.stringify(op.value),
+    ifVersion: op.ifVersion,
   }));
 }
 
