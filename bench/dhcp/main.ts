@@ -33,6 +33,7 @@ const usage = `usage: pnpm bench dhcp [options]
   --concurrency N       DORAs in flight (default 64)         --timeout-ms MS  first retransmission (4000, doubling)
   --retries N           retransmissions per step (default 3) --warmup N       unmeasured clients first (500)
   --jit-warmup N        unmeasured clients first for a server compiled while it runs, smeltd (default 10000)
+  --settle-ms MS        quiet between the warm-up and the measured run (default 1000)
   --check-sample N      clients re-asking after kill -9 + restart (default 2000)
   --max-run-s S         stop starting clients after S s in one run (default 600; 120 with --quick)
   --repeat-under-s S    run once when the first run took longer (default 20)
@@ -64,6 +65,7 @@ async function bench(argv: string[]): Promise<number> {
     retries: { type: 'string' },
     warmup: { type: 'string' },
     'jit-warmup': { type: 'string' },
+    'settle-ms': { type: 'string' },
     'check-sample': { type: 'string' },
     'max-run-s': { type: 'string' },
     'repeat-under-s': { type: 'string' },
@@ -90,6 +92,7 @@ async function bench(argv: string[]): Promise<number> {
   const quietWaitS = o['quiet-wait-s'] === '0' ? 0 : one(o['quiet-wait-s'], 60);
   const warmupClients = one(o.warmup, 500);
   const jitWarmupClients = one(o['jit-warmup'], 10_000);
+  const settleMs = one(o['settle-ms'], 1000, true);
   const checkSample = one(o['check-sample'], 2000);
   // The generator writes each run's trace at its end: a directory that is not there would cost the run's figures.
   if (o['trace-dir'] !== undefined) mkdirSync(o['trace-dir'], { recursive: true });
@@ -179,7 +182,7 @@ async function bench(argv: string[]): Promise<number> {
       `\`node bench/dhcp/generator.ts --mode MODE --clients N --concurrency ${settings.concurrency} --timeout-ms ${settings.timeoutMs} --retries ${settings.retries}\`, inside the client namespace, one Node process (its own DHCP codec, bench/dhcp/wire.ts)`,
       `${settings.concurrency} DORAs in flight; a message unanswered for ${settings.timeoutMs / 1000} s is sent again (same xid), the wait doubling, up to ${settings.retries} times, then the client fails; latency from the first DISCOVER to the ACK; DORA/s over first DISCOVER → last ACK`,
       `broadcast: from 0.0.0.0:68 to 255.255.255.255:67, broadcast flag set, replies to 255.255.255.255:68 matched by xid and chaddr; relay: giaddr ${topology.client.address}, unicast from port 67 to the server's port 67 and back`,
-      `each measured run starts with unmeasured clients (other MACs, same generator process): ${warmupClients} for Kea and dnsmasq, ${jitWarmupClients} for smeltd, whose DHCP path V8 optimises only after a few thousand DORAs (~5,000, measured with --trace-opt): measured as a daemon that has been serving for a while runs; their leases stay in the store through the measured run. The server's CPU per DORA is over the measured run alone; the warm-up's own rate and p99 are the "warm-up" column (for smeltd: a daemon just started). After the run, every ACKed MAC → address is looked up in the server's lease store; then the server is killed with SIGKILL, started again on the same store, the store read again, and up to ${checkSample} of the clients (spread evenly) send a DISCOVER each: the OFFER must carry the address they were ACKed`,
+      `each measured run starts with unmeasured clients (other MACs, same generator process): ${warmupClients} for Kea and dnsmasq, ${jitWarmupClients} for smeltd, whose DHCP path V8 optimises only after a few thousand DORAs (~5,000, measured with --trace-opt): measured as a daemon that has been serving for a while runs; their leases stay in the store through the measured run, and ${settleMs} ms of quiet follow them before it (a storm comes after a quiet time; smeltd collects its garbage in such a pause: idle-reclaim.ts). The server's CPU per DORA is over the measured run alone; the warm-up's own rate and p99 are the "warm-up" column (for smeltd: a daemon just started). After the run, every ACKed MAC → address is looked up in the server's lease store; then the server is killed with SIGKILL, started again on the same store, the store read again, and up to ${checkSample} of the clients (spread evenly) send a DISCOVER each: the OFFER must carry the address they were ACKed`,
       `each server instance gets its own DIR under ${scratch} for its config and lease store (${fsType === 'tmpfs' ? 'tmpfs: fsync costs nothing' : `${fsType}, a real disk: fsync counts`})`,
     ],
     topology: `Network: ${topology.describe}.`,
@@ -256,6 +259,7 @@ async function bench(argv: string[]): Promise<number> {
           ...(where.client !== undefined && { clientCpu: where.client }),
           maxRunS,
           warmupClients: servers[id].compiledAtRunTime ? jitWarmupClients : warmupClients,
+          settleMs,
           ...(o['trace-dir'] !== undefined && { traceDir: o['trace-dir'] }),
           checkSample,
           beforeRun,

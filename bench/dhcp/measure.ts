@@ -164,6 +164,8 @@ export interface InstanceOptions {
   clientCpu?: string;
   maxRunS: number;
   warmupClients: number;
+  /** The pause between the warm-up and the measured run. */
+  settleMs: number;
   checkSample: number;
   /** Where the generator writes each measured run's per-DORA trace (--trace-dir), if anywhere. */
   traceDir?: string;
@@ -236,6 +238,8 @@ export async function measureInstance(o: InstanceOptions): Promise<Measurement> 
       o.clients >= 10_000 ? '10' : '0',
       '--warmup',
       String(o.warmupClients),
+      '--settle-ms',
+      String(o.settleMs),
       ...(o.traceDir === undefined
         ? []
         : ['--trace', join(o.traceDir, `${spec.id}-${o.scenario}-run${String(o.run + 1)}.csv`)]),

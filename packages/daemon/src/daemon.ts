@@ -25,6 +25,8 @@ import { bootSource } from './tree/boot-source.ts';
 import { renderedSource } from './tree/rendered-source.ts';
 import { createBootDecider } from './boot/decider.ts';
 import { createAdmissionControl } from './boot/admission.ts';
+import { reclaimMemory } from './http/reclaim-memory.ts';
+import { reclaimWhenIdle } from './idle-reclaim.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
@@ -162,8 +164,20 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   // The TFTP server logs its own "tftp listening" line, with the addresses it bound.
 
   let dhcp: RunningDhcpServer | undefined;
+  // A full collection in the quiet after a DHCP storm, so that the next one does not start with this one's debt
+  // (idle-reclaim.ts): after 1,000 requests, once none has come for half a second.
+  const dhcpIdle = reclaimWhenIdle({
+    burst: 1000,
+    quietMs: 500,
+    reclaim: () => {
+      const started = performance.now();
+      reclaimMemory();
+      log.debug({ ms: Math.round(performance.now() - started) }, 'collected garbage in the quiet after DHCP requests');
+    },
+  });
   try {
     dhcp = await startDhcp({
+      idle: dhcpIdle,
       config,
       store,
       view,
@@ -175,6 +189,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
       log: log.child({ subsystem: 'dhcp' }),
     });
   } catch (error) {
+    dhcpIdle.close();
     await Promise.all([tftp.close(), closeApi(), http.close()]);
     await closeState();
     throw error;
@@ -199,6 +214,7 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     ...(dhcp && { dhcp: dhcp.interfaces }),
     async close() {
       clearInterval(sweep);
+      dhcpIdle.close();
       await Promise.all([tftp.close(), closeApi(), http.close(), dhcp?.close()]);
       await closeState();
     },

@@ -39,6 +39,8 @@ export interface DhcpServerDeps {
   now?: () => number;
   /** IPv4 addresses of an interface; os.networkInterfaces() unless a test says otherwise. */
   addressesOf?: (name: string) => string[];
+  /** Told of every request served, so that a collection can run in the quiet after a storm (idle-reclaim.ts). */
+  idle?: { busy(): void };
 }
 
 export interface RunningDhcpServer {
@@ -194,6 +196,7 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       return;
     }
     received(messageNames[facts.messageType] ?? 'other');
+    deps.idle?.busy();
     const subnet = subnetFor(packet, listener);
     const server = serverFacts(packet, listener, subnet);
     const stage = firstStage(facts);

@@ -10,7 +10,7 @@ import { loadLeases } from './lease-store.ts';
 import { createLeaseTable } from './lease-table.ts';
 import { createDeploymentView } from './reservations.ts';
 import type { StateView } from '../view/state-view.ts';
-import { startDhcpServer, type RunningDhcpServer } from './server.ts';
+import { startDhcpServer, type DhcpServerDeps, type RunningDhcpServer } from './server.ts';
 import { subnetsFromConfig } from './subnets.ts';
 
 export interface DhcpDeps {
@@ -24,6 +24,7 @@ export interface DhcpDeps {
   events: EventJournal;
   metrics: Metrics;
   log: Logger;
+  idle?: DhcpServerDeps['idle'];
 }
 
 /**
@@ -76,6 +77,7 @@ export async function startDhcp(deps: DhcpDeps): Promise<RunningDhcpServer | und
       discovery: deps.discovery,
       events: deps.events,
       httpBase: deps.httpBase,
+      ...(deps.idle && { idle: deps.idle }),
     });
     log.info({ leases: leases.length, subnets: subnets.map((s) => s.name) }, 'dhcp leases loaded');
     return {
