@@ -54,6 +54,50 @@ function spinner(budgetMs: number, maxStreak: number) {
   };
 }
 
+/**
+ * A far peer on a fake clock (each poll takes 10 µs): `window(delay)` sends a window whose ACK is ready `delay` ms
+ * later, fires the wait's timer when it is due (a little late, as timers are), then hears the ACK. It returns the
+ * polls made, the timer's delay if one was set, and what wait() said at once.
+ */
+function farPeer(arrived?: () => void) {
+  const clock = { time: 0, readyAt: Infinity, polls: 0 };
+  const timers: { ms: number; run: () => void; cancelled: boolean }[] = [];
+  const spin = new AckSpin({
+    ready: () => {
+      clock.polls++;
+      clock.time += 0.01;
+      return clock.time >= clock.readyAt;
+    },
+    now: () => clock.time,
+    budgetMs: 0.2,
+    maxStreak: 1000,
+    later: (ms, run) => {
+      const timer = { ms, run, cancelled: false };
+      timers.push(timer);
+      return () => {
+        timer.cancelled = true;
+      };
+    },
+    ...(arrived && { arrived }),
+  });
+  const window = (delay: number): { polls: number; timer?: number; waitedAtOnce: boolean } => {
+    clock.polls = 0;
+    timers.length = 0;
+    const sentAt = clock.time;
+    clock.readyAt = sentAt + delay;
+    const waitedAtOnce = spin.wait();
+    const timer = timers[0];
+    if (timer && sentAt + timer.ms + 0.12 < clock.readyAt) {
+      clock.time = sentAt + timer.ms + 0.12; // timers fire a little late
+      timer.run();
+    }
+    clock.time = Math.max(clock.time, clock.readyAt);
+    spin.heard();
+    return { polls: clock.polls, waitedAtOnce, ...(timer ? { timer: timer.ms } : {}) };
+  };
+  return { spin, clock, timers, window };
+}
+
 describe('tftp ACK spin', () => {
   test('waits until the ACK is there, then returns at once', () => {
     const s = spinner(0.2, 16);
@@ -88,43 +132,7 @@ describe('tftp ACK spin', () => {
   });
 
   test('a far peer: after a few ACKs it waits from a timer set shortly before the ACK is due, not at once', () => {
-    let time = 0;
-    let readyAt = Infinity;
-    let polls = 0;
-    const timers: { ms: number; run: () => void; cancelled: boolean }[] = [];
-    const spin = new AckSpin({
-      ready: () => {
-        polls++;
-        time += 0.01;
-        return time >= readyAt;
-      },
-      now: () => time,
-      budgetMs: 0.2,
-      maxStreak: 1000,
-      later: (ms, run) => {
-        const timer = { ms, run, cancelled: false };
-        timers.push(timer);
-        return () => {
-          timer.cancelled = true;
-        };
-      },
-    });
-    /** One window: sent now, its ACK `delay` ms later; fires the wait's timer (if any) when due. */
-    const window = (delay: number): { polls: number; timer?: number } => {
-      polls = 0;
-      timers.length = 0;
-      const sentAt = time;
-      readyAt = sentAt + delay;
-      spin.wait();
-      const timer = timers[0];
-      if (timer && sentAt + timer.ms + 0.12 < readyAt) {
-        time = sentAt + timer.ms + 0.12; // timers fire a little late
-        timer.run();
-      }
-      time = Math.max(time, readyAt);
-      spin.heard();
-      return { polls, ...(timer ? { timer: timer.ms } : {}) };
-    };
+    const { spin, timers, window } = farPeer();
     // Unknown delay: the usual wait right after the window, which misses (1.3 ms > 0.2), then pauses.
     const first = [window(1.3), window(1.3), window(1.3), window(1.3)];
     assert.equal(spin.stats.misses, 2, 'misses before the delay is known');
@@ -150,45 +158,21 @@ describe('tftp ACK spin', () => {
   });
 
   test('a far peer: the timer waits pause only after 3 misses in a row; a hit calls `arrived`', () => {
-    let time = 0;
-    let readyAt = Infinity;
     let arrived = 0;
-    const timers: { ms: number; run: () => void }[] = [];
-    const spin = new AckSpin({
-      ready: () => {
-        time += 0.01;
-        return time >= readyAt;
-      },
-      now: () => time,
-      budgetMs: 0.2,
-      maxStreak: 1000,
-      later: (ms, run) => {
-        timers.push({ ms, run });
-        return () => undefined;
-      },
-      arrived: () => {
-        arrived++;
-      },
+    const peer = farPeer(() => {
+      arrived++;
     });
+    const { spin, clock } = peer;
     /** One window whose ACK comes `delay` ms after it; true if a timer wait ran for it. */
     const window = (delay: number): boolean => {
-      timers.length = 0;
-      const sentAt = time;
-      readyAt = sentAt + delay;
-      assert.equal(spin.wait(), false, 'a far peer is never waited for at once');
-      const timer = timers[0];
-      if (timer && sentAt + timer.ms + 0.12 < readyAt) {
-        time = sentAt + timer.ms + 0.12;
-        timer.run();
-      }
-      time = Math.max(time, readyAt);
-      spin.heard();
-      return timer !== undefined;
+      const w = peer.window(delay);
+      assert.equal(w.waitedAtOnce, false, 'a far peer is never waited for at once');
+      return w.timer !== undefined;
     };
     // Learn a delay of 1.4 ms (the misses of the waits at once pause them; they end once it is known).
     for (let i = 0; i < 12; i++) {
       spin.wait();
-      time += 1.4;
+      clock.time += 1.4;
       spin.heard();
     }
     while (!window(1.4));
