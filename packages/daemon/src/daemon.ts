@@ -25,7 +25,7 @@ import { bootSource } from './tree/boot-source.ts';
 import { renderedSource } from './tree/rendered-source.ts';
 import { createBootDecider } from './boot/decider.ts';
 import { createAdmissionControl } from './boot/admission.ts';
-import { reclaimMemory } from './http/reclaim-memory.ts';
+import { reclaimMemory } from './reclaim-memory.ts';
 import { reclaimWhenIdle } from './idle-reclaim.ts';
 
 export interface RunningDaemon {

@@ -17,7 +17,7 @@ export interface IdleReclaimOptions {
   readonly burst: number;
   /** How long without work counts as quiet. */
   readonly quietMs: number;
-  /** The reclaim itself: a full GC and malloc_trim in the daemon (http/reclaim-memory.ts). */
+  /** The reclaim itself: a full GC and malloc_trim in the daemon (reclaim-memory.ts). */
   readonly reclaim: () => void;
   readonly now?: () => number;
 }

@@ -25,7 +25,7 @@ import type { StateView } from '../view/state-view.ts';
 import { createSendfilePool } from './sendfile-pool.ts';
 import { createStreamBudget, sendFile } from './send-file.ts';
 import { reclaimWhenQuiet } from './quiet-reclaim.ts';
-import { reclaimMemory } from './reclaim-memory.ts';
+import { reclaimMemory } from '../reclaim-memory.ts';
 
 /**
  * The machine-facing HTTP server (DESIGN.md §6): no API token, nothing secret but per-deployment tokens in
