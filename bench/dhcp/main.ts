@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addToBenchmarks, insertIntoSection } from '../lib/benchmarks-md.ts';
-import { list, numbers, one, parseOptions, runBench, say } from '../lib/cli.ts';
+import { list, numbers, one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { pin, pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
@@ -20,7 +20,7 @@ import { measureInstance, type GeneratorSettings, type Measurement } from './mea
 import { estimateSeconds, fullMatrix, OVERHEAD_S, quickMatrix, scenariosOf, type Matrix } from './plan.ts';
 import { renderReport, Results, type RunInfo } from './report.ts';
 import { addSmeltdFlags, serverIds, servers, type ServerContext, type ServerId } from './servers.ts';
-import { createTopology } from './topology.ts';
+import { createTopology, POOL_SIZE } from './topology.ts';
 
 const usage = `usage: pnpm bench dhcp [options]
   --quick               1k clients only (a few minutes)
@@ -32,7 +32,7 @@ const usage = `usage: pnpm bench dhcp [options]
   --modes LIST          of broadcast,relay (default broadcast)
   --concurrency N       DORAs in flight (default 64)         --timeout-ms MS  first retransmission (4000, doubling)
   --retries N           retransmissions per step (default 3) --warmup N       unmeasured clients first (500)
-  --jit-warmup N        unmeasured clients first for a server compiled while it runs, smeltd (default 10000)
+  --jit-warmup N        unmeasured clients first for a server compiled while it runs, smeltd (default 20000)
   --settle-ms MS        quiet between the warm-up and the measured run (default 1000)
   --check-sample N      clients re-asking after kill -9 + restart (default 2000)
   --max-run-s S         stop starting clients after S s in one run (default 600; 120 with --quick)
@@ -91,9 +91,16 @@ async function bench(argv: string[]): Promise<number> {
   const repeatUnderS = one(o['repeat-under-s'], 20);
   const quietWaitS = o['quiet-wait-s'] === '0' ? 0 : one(o['quiet-wait-s'], 60);
   const warmupClients = one(o.warmup, 500);
-  const jitWarmupClients = one(o['jit-warmup'], 10_000);
+  const jitWarmupClients = one(o['jit-warmup'], 20_000);
   const settleMs = one(o['settle-ms'], 1000, true);
   const checkSample = one(o['check-sample'], 2000);
+  // The warm-up's leases stay through the run: together they must fit the pool, or the run measures a full pool.
+  const mostClients = Math.max(...matrix.clients) + Math.max(warmupClients, jitWarmupClients);
+  if (mostClients > POOL_SIZE) {
+    throw new UsageError(
+      `warm-up and clients together (${String(mostClients)}) exceed the pool's ${String(POOL_SIZE)} addresses`,
+    );
+  }
   // The generator writes each run's trace at its end: a directory that is not there would cost the run's figures.
   if (o['trace-dir'] !== undefined) mkdirSync(o['trace-dir'], { recursive: true });
   const settings: GeneratorSettings = {
@@ -182,7 +189,7 @@ async function bench(argv: string[]): Promise<number> {
       `\`node bench/dhcp/generator.ts --mode MODE --clients N --concurrency ${settings.concurrency} --timeout-ms ${settings.timeoutMs} --retries ${settings.retries}\`, inside the client namespace, one Node process (its own DHCP codec, bench/dhcp/wire.ts)`,
       `${settings.concurrency} DORAs in flight; a message unanswered for ${settings.timeoutMs / 1000} s is sent again (same xid), the wait doubling, up to ${settings.retries} times, then the client fails; latency from the first DISCOVER to the ACK; DORA/s over first DISCOVER → last ACK`,
       `broadcast: from 0.0.0.0:68 to 255.255.255.255:67, broadcast flag set, replies to 255.255.255.255:68 matched by xid and chaddr; relay: giaddr ${topology.client.address}, unicast from port 67 to the server's port 67 and back`,
-      `each measured run starts with unmeasured clients (other MACs, same generator process): ${warmupClients} for Kea and dnsmasq, ${jitWarmupClients} for smeltd, whose DHCP path V8 optimises only after a few thousand DORAs (~5,000, measured with --trace-opt): measured as a daemon that has been serving for a while runs; their leases stay in the store through the measured run, and ${settleMs} ms of quiet follow them before it (a storm comes after a quiet time; smeltd collects its garbage in such a pause: idle-reclaim.ts). The server's CPU per DORA is over the measured run alone; the warm-up's own rate and p99 are the "warm-up" column (for smeltd: a daemon just started). After the run, every ACKed MAC → address is looked up in the server's lease store; then the server is killed with SIGKILL, started again on the same store, the store read again, and up to ${checkSample} of the clients (spread evenly) send a DISCOVER each: the OFFER must carry the address they were ACKed`,
+      `each measured run starts with unmeasured clients (other MACs, same generator process): ${warmupClients} for Kea and dnsmasq, ${jitWarmupClients} for smeltd, whose DHCP path V8 optimises only over its first ~17,000 DORAs (measured with --trace-opt: decode and handle ~5,000 in, the lease table's offer and bind ~10,000, decideServer ~13,000, the event journal's record ~15,000): measured as a daemon that has been serving for a while runs; their leases stay in the store through the measured run, and ${settleMs} ms of quiet follow them before it (a storm comes after a quiet time; smeltd collects its garbage in such a pause: idle-reclaim.ts). The server's CPU per DORA is over the measured run alone; the warm-up's own rate and p99 are the "warm-up" column (for smeltd: a daemon just started). After the run, every ACKed MAC → address is looked up in the server's lease store; then the server is killed with SIGKILL, started again on the same store, the store read again, and up to ${checkSample} of the clients (spread evenly) send a DISCOVER each: the OFFER must carry the address they were ACKed`,
       `each server instance gets its own DIR under ${scratch} for its config and lease store (${fsType === 'tmpfs' ? 'tmpfs: fsync costs nothing' : `${fsType}, a real disk: fsync counts`})`,
     ],
     topology: `Network: ${topology.describe}.`,

@@ -43,7 +43,7 @@ export interface ServerSpec {
   /** Where its leases persist and how, for the report. */
   store: string;
   /**
-   * Compiled while it runs (smeltd, on V8): its DHCP path is optimised only after a few thousand DORAs, so it gets
+   * Compiled while it runs (smeltd, on V8): its DHCP path is optimised over its first ~17,000 DORAs, so it gets
    * the longer warm-up (--jit-warmup) before it is measured; a C server is as fast on its first DORA as later.
    */
   compiledAtRunTime?: boolean;

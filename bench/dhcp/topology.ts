@@ -1,12 +1,18 @@
 import { createNetns, type Netns } from '../lib/netns.ts';
 import { run } from '../lib/process.ts';
 
-/** The DHCP bench's segment: a /16, so that the pool holds 50k clients and more. */
-export const SUBNET = '10.64.0.0/16';
+/**
+ * The DHCP bench's segment: a /15, so that the pool (~131,000 addresses) holds the largest run's 50,000 clients and
+ * smeltd's 20,000 warm-up clients before them, whose leases stay through the run.
+ */
+export const SUBNET = '10.64.0.0/15';
+export const PREFIX = 15;
 export const SERVER_ADDRESS = '10.64.0.1';
 export const CLIENT_ADDRESS = '10.64.0.2';
-export const POOL = { start: '10.64.1.0', end: '10.64.255.250' };
-export const NETMASK = '255.255.0.0';
+export const POOL = { start: '10.64.1.0', end: '10.65.255.250' };
+/** Addresses in POOL. */
+export const POOL_SIZE = 2 * 65_536 - 256 - 5;
+export const NETMASK = '255.254.0.0';
 export const LEASE_TIME_S = 3600;
 
 export interface Topology {
@@ -16,7 +22,7 @@ export interface Topology {
 }
 
 /**
- * Two new namespaces joined by one veth pair: the servers' end 10.64.0.1/16, the generator's end 10.64.0.2/16.
+ * Two new namespaces joined by one veth pair: the servers' end 10.64.0.1/15, the generator's end 10.64.0.2/15.
  * Both ends get a 255.255.255.255/32 route: in a namespace a socket bound to 0.0.0.0 cannot send to the limited
  * broadcast address without one (FIELD-NOTES), so neither a broadcast DISCOVER nor a broadcast OFFER would leave.
  * Everything goes with the namespaces (bench/lib/cleanup.ts removes them however the bench ends).
@@ -28,8 +34,8 @@ export async function createTopology(): Promise<Topology> {
   const ifClient = `sd${process.pid}c`.slice(-15);
   await server.exec(['ip', 'link', 'add', ifServer, 'type', 'veth', 'peer', 'name', ifClient]);
   await server.exec(['ip', 'link', 'set', ifClient, 'netns', client.name]);
-  await server.exec(['ip', 'addr', 'add', `${SERVER_ADDRESS}/16`, 'dev', ifServer]);
-  await client.exec(['ip', 'addr', 'add', `${CLIENT_ADDRESS}/16`, 'dev', ifClient]);
+  await server.exec(['ip', 'addr', 'add', `${SERVER_ADDRESS}/${PREFIX}`, 'dev', ifServer]);
+  await client.exec(['ip', 'addr', 'add', `${CLIENT_ADDRESS}/${PREFIX}`, 'dev', ifClient]);
   for (const [ns, ifname] of [
     [server, ifServer],
     [client, ifClient],
@@ -41,8 +47,8 @@ export async function createTopology(): Promise<Topology> {
     server: { ns: server, ifname: ifServer, address: SERVER_ADDRESS },
     client: { ns: client, ifname: ifClient, address: CLIENT_ADDRESS },
     describe:
-      `servers in ${server.name} (${ifServer}, ${SERVER_ADDRESS}/16), the generator in ${client.name} ` +
-      `(${ifClient}, ${CLIENT_ADDRESS}/16), one veth pair (MTU 1500), a 255.255.255.255/32 route on both ends; ` +
+      `servers in ${server.name} (${ifServer}, ${SERVER_ADDRESS}/${PREFIX}), the generator in ${client.name} ` +
+      `(${ifClient}, ${CLIENT_ADDRESS}/${PREFIX}), one veth pair (MTU 1500), a 255.255.255.255/32 route on both ends; ` +
       `pool ${POOL.start}-${POOL.end}, lease time ${LEASE_TIME_S} s`,
   };
 }
