@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
+import { DatabaseSync } from 'node:sqlite';
+import { openInlineSqliteStore } from './sqlite-inline.ts';
 import { openSqliteStore } from './sqlite.ts';
 import type { Store } from './store.ts';
 
@@ -37,6 +39,43 @@ test('the store checkpoints its log on its background thread, and the log starts
     assert.equal((await reopened.list('leases')).length, 6001);
   } finally {
     await reopened.close();
+  }
+});
+
+test('the background restarts a log copied whole, and never waits for a writer to do it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-restart-'));
+  dirs.push(dir);
+  const writer = openInlineSqliteStore(dir, { synchronous: 'NORMAL', autoCheckpoint: 0 });
+  const background = openInlineSqliteStore(dir, { existing: true, synchronous: 'NORMAL' });
+  try {
+    for (let i = 0; i < 5; i++) await writer.batch([{ collection: 'leases', key: `k${String(i)}`, value: { i } }]);
+    assert.deepEqual(background.checkpoint(), { complete: true }, 'nothing else reads: the whole log is copied');
+    const salt = () => readFileSync(join(dir, 'smelt.db-wal')).subarray(16, 24).toString('hex');
+    const before = salt();
+
+    // Another connection holds the write lock: the restart gives up at once (the busy timeout is 5 s otherwise).
+    const other = new DatabaseSync(join(dir, 'smelt.db'));
+    other.exec('BEGIN IMMEDIATE');
+    const started = performance.now();
+    assert.equal(background.restartLog(), false);
+    assert.ok(performance.now() - started < 1000, 'it did not wait for the lock');
+    other.exec('ROLLBACK');
+    other.close();
+    assert.equal(salt(), before, 'the log was not restarted');
+
+    assert.equal(background.restartLog(), true);
+    const restarted = salt();
+    assert.notEqual(restarted, before, 'a new header: the log starts over');
+    assert.deepEqual(walIndex(dir), { frames: 1, backfilled: 0 }, 'with the one page of the restart in it');
+
+    // The writer's next commit appends to the restarted log instead of restarting it (and fsyncing its header).
+    await writer.batch([{ collection: 'leases', key: 'after', value: { i: 99 } }]);
+    assert.equal(salt(), restarted);
+    assert.equal(walIndex(dir).frames > 1, true);
+    assert.equal((await writer.list('leases')).length, 6, 'the restart changed no row');
+  } finally {
+    await background.close();
+    await writer.close();
   }
 });
 

@@ -22,6 +22,7 @@ const SCHEMA = `
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
   INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
+  INSERT OR IGNORE INTO meta (name, value) VALUES ('log-restarts', 0);
 `;
 
 interface Row {
@@ -44,8 +45,17 @@ export interface InlineSqliteStore extends Store {
   commitQuietly(ops: readonly BatchOp[]): { revision: number; removed: boolean[] };
   /** PRAGMA wal_autocheckpoint: after a commit that leaves the log this many pages long, checkpoint it (0: never). */
   setAutoCheckpoint(pages: number): void;
-  /** A PASSIVE checkpoint: copies what it can of the log into the database, never waiting for the writer. */
-  checkpoint(): void;
+  /**
+   * A PASSIVE checkpoint: copies what it can of the log into the database, never waiting for the writer. Returns
+   * whether it copied all of it (the next write then restarts the log from its beginning).
+   */
+  checkpoint(): { complete: boolean };
+  /**
+   * Restarts a log that a checkpoint copied whole, with a write of no change: the write that restarts the log
+   * writes its header and fsyncs it (https://sqlite.org/src/info/ff5be73dee), here instead of in the next real
+   * commit. Never waits for the lock: false when another connection holds it (that one restarts the log then).
+   */
+  restartLog(): boolean;
 }
 
 /** A batch op with its value already JSON text (absent for a delete). */
@@ -89,6 +99,9 @@ export interface InlineSqliteOptions {
   existing?: boolean;
 }
 
+/** How long a connection waits for another's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
 export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOptions = {}): InlineSqliteStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(join(dataDir, 'smelt.db'));
@@ -96,9 +109,12 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
     db.exec(`PRAGMA wal_autocheckpoint = ${String(Math.max(0, Math.trunc(pages)))};`);
   };
   const synchronous = options.synchronous ?? 'FULL';
-  if (options.existing) db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+  if (options.existing)
+    db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = ${String(BUSY_TIMEOUT_MS)};`);
   else {
-    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+    db.exec(
+      `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = ${String(BUSY_TIMEOUT_MS)};`,
+    );
     if (options.autoCheckpoint !== undefined) setAutoCheckpoint(options.autoCheckpoint);
     if (options.journalSizeLimit !== undefined) {
       db.exec(`PRAGMA journal_size_limit = ${String(Math.trunc(options.journalSizeLimit))};`);
@@ -117,6 +133,9 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
     delete: db.prepare('DELETE FROM kv WHERE collection = ? AND key = ?'),
     bump: db.prepare("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value"),
     checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
+    // A counter of its own (a row rewritten unchanged is not written at all; the revision counts the store's
+    // changes, not this): one page in the log.
+    touch: db.prepare("UPDATE meta SET value = value + 1 WHERE name = 'log-restarts'"),
   } satisfies Record<string, StatementSync>;
   const listeners = new Set<(event: WatchEvent) => void>();
   let closed = false;
@@ -242,7 +261,29 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
     commitQuietly: (ops) => commitBatch(jsonOps(ops)),
     checkpoint() {
       assertOpen();
-      statements.checkpoint.get();
+      // One row: busy (1 when it could not run), log (frames in the log), checkpointed (frames copied).
+      const row = statements.checkpoint.get() as { busy: number; log: number; checkpointed: number } | undefined;
+      return { complete: row?.busy === 0 && row.log > 0 && row.checkpointed === row.log };
+    },
+    restartLog() {
+      assertOpen();
+      db.exec('PRAGMA busy_timeout = 0');
+      try {
+        db.exec('BEGIN IMMEDIATE');
+      } catch {
+        // SQLITE_BUSY: the writer is writing; it restarts the log itself.
+        return false;
+      } finally {
+        db.exec(`PRAGMA busy_timeout = ${String(BUSY_TIMEOUT_MS)}`);
+      }
+      try {
+        statements.touch.run();
+        db.exec('COMMIT');
+        return true;
+      } catch (error) {
+        db.exec('ROLLBACK');
+        throw error;
+      }
     },
     setAutoCheckpoint,
     watch(listener) {

@@ -23,6 +23,8 @@ const BACKSTOP_PAGES = 32_768;
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
 /** Checkpoints at most this often; the notices that ask for them likewise. */
 const CHECKPOINT_GAP_MS = 100;
+/** The store quiet this long after a checkpoint of the whole log: the background thread restarts the log. */
+const RESTART_QUIET_MS = 200;
 /**
  * The embedded default store: SQLite in the data directory (sqlite-inline.ts), on two threads.
  * - Writes on the event loop, with synchronous=NORMAL: a commit of a hundred DHCP leases is ~1 ms of statements and
@@ -51,6 +53,7 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
       dataDir,
       synchronous: sync === 'disk' ? 'FULL' : 'NORMAL',
       gapMs: CHECKPOINT_GAP_MS,
+      restartQuietMs: RESTART_QUIET_MS,
     } satisfies BackgroundData,
   });
   // Commits are many (hundreds a second in a DHCP storm), checkpoints few: the first commit after a notice arms a
@@ -59,6 +62,8 @@ export function openSqliteStore(dataDir: string, options: { sync?: StoreSync } =
   let noticeTimer: NodeJS.Timeout | undefined;
   const wrote = () => {
     if (noticeTimer || backgroundGone) return;
+    // At once as well: the background must not restart the log under a writer that has started again.
+    background.postMessage('writing' satisfies BackgroundMessage);
     noticeTimer = setTimeout(() => {
       noticeTimer = undefined;
       if (!backgroundGone) background.postMessage('wrote' satisfies BackgroundMessage);
