@@ -25,9 +25,10 @@ import type { Collection, ListOptions } from './store.ts';
  * reordered write cannot mix the old log with the new: https://sqlite.org/src/info/ff5be73dee). Left to the writer,
  * that fsync ran on the event loop in the first commit of every DHCP storm after a quiet time: 0.1-8 ms of the
  * first exchanges' latency (perf sched here, BENCHMARKS.md, DHCP). So when the store has been quiet for
- * restartQuietMs after such a checkpoint, this thread restarts the log with a write of no change, never waiting for
- * the lock (if the writer has it, the writer restarts the log as before). During a storm nothing changes: commits
- * keep coming, and a restart fsync every gapMs or so is the writer's, short because the log is fsynced often.
+ * restartQuietMs after such a checkpoint, this thread restarts the log with a one-row write of its own (a counter),
+ * never waiting for the lock (if the writer has it, the writer restarts the log as before). During a storm nothing
+ * changes: commits keep coming, and a restart fsync every gapMs or so is the writer's, short because the log is
+ * fsynced often.
  *
  * Messages: read requests (answered with a ReadReply); 'wrote' after commits (sqlite.ts sends one per gapMs at most,
  * after every commit made meanwhile): a checkpoint follows, at least gapMs after the previous one, so every commit
@@ -86,8 +87,13 @@ function checkpoint(): void {
 function restartLog(): void {
   restartTimer = undefined;
   if (closed) return;
-  // False when the writer holds the lock: it is writing, and restarts the log itself.
-  store.restartLog();
+  // False when the writer holds the lock: it is writing, and restarts the log itself. A failure (a full disk) is
+  // the writer's to meet too: it must not end this thread, which answers the reads.
+  try {
+    store.restartLog();
+  } catch {
+    // The writer's next commit restarts the log, as it did before this thread did.
+  }
 }
 
 port.on('message', (message: BackgroundMessage) => {

@@ -51,9 +51,10 @@ export interface InlineSqliteStore extends Store {
    */
   checkpoint(): { complete: boolean };
   /**
-   * Restarts a log that a checkpoint copied whole, with a write of no change: the write that restarts the log
-   * writes its header and fsyncs it (https://sqlite.org/src/info/ff5be73dee), here instead of in the next real
-   * commit. Never waits for the lock: false when another connection holds it (that one restarts the log then).
+   * Restarts a log that a checkpoint copied whole, with a write of its own (a counter in meta): the write that
+   * restarts the log writes its header and fsyncs it (https://sqlite.org/src/info/ff5be73dee), here instead of in
+   * the next real commit. Never waits for the lock: false when another connection holds it (that one restarts the
+   * log then).
    */
   restartLog(): boolean;
 }
