@@ -117,26 +117,7 @@ for (const sync of ['disk', 'os'] satisfies StoreSync[]) {
        process.stdout.write('acked\\n');
        process.exit(0);`,
     );
-    const log = join(dir, 'strace.log');
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(
-        'strace',
-        [
-          ...['-f', '-qq', '-y', '-e', 'trace=pwrite64,fdatasync,fsync,write', '-o', log],
-          ...[process.execPath, '--disable-warning=ExperimentalWarning', script],
-        ],
-        { stdio: ['ignore', 'ignore', 'inherit'] },
-      );
-      child.once('error', reject);
-      child.once('close', (code) => {
-        if (code === 0) resolve();
-        else reject(new Error(`strace exited with ${String(code)}`));
-      });
-    });
-    const calls = straceCalls(readFileSync(log, 'utf8'));
-    // strace -y names each descriptor's file as the call is made: the log's are the writer's, the reader's and the
-    // checkpointer's connections' and the sync's own.
-    const onWal = (c: SyscallLine) => /^\d+<[^>]*smelt\.db-wal>/.test(c.args);
+    const calls = await traceWriter(dir, script);
     const acked = calls.findIndex((c) => c.name === 'write' && /^1(<[^>]*>)?, "acked/.test(c.args));
     assert.ok(acked > 0, 'the writer acknowledged its writes');
     const lastLogWrite = calls.findLastIndex((c, i) => i < acked && c.name === 'pwrite64' && onWal(c));
@@ -168,30 +149,13 @@ for (const sync of ['disk', 'os'] satisfies StoreSync[]) {
        process.stdout.write('acked\\n');
        process.exit(0);`,
     );
-    const log = join(dir, 'strace.log');
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(
-        'strace',
-        [
-          ...['-f', '-qq', '-y', '-e', 'trace=pwrite64,fdatasync,fsync,write', '-o', log],
-          ...[process.execPath, '--disable-warning=ExperimentalWarning', script],
-        ],
-        { stdio: ['ignore', 'ignore', 'inherit'] },
-      );
-      child.once('error', reject);
-      child.once('close', (code) => {
-        if (code === 0) resolve();
-        else reject(new Error(`strace exited with ${String(code)}`));
-      });
-    });
-    const calls = straceCalls(readFileSync(log, 'utf8'));
+    const calls = await traceWriter(dir, script);
     const marker = (text: string) => calls.findIndex((c) => c.name === 'write' && c.args.includes(`"${text}`));
     const quiet = marker('quiet');
     const acked = marker('acked');
     assert.ok(quiet > 0 && acked > quiet, 'the writer wrote, waited and wrote again');
     // The event loop's thread is the one that wrote the markers.
     const loop = calls[quiet]?.pid;
-    const onWal = (c: SyscallLine) => /^\d+<[^>]*smelt\.db-wal>/.test(c.args);
     const between = calls.slice(quiet, acked).filter((c) => c.pid === loop && onWal(c));
     assert.ok(
       between.some((c) => c.name === 'pwrite64'),
@@ -204,6 +168,35 @@ for (const sync of ['disk', 'os'] satisfies StoreSync[]) {
       'no fsync of the log on the event loop for the first write after a quiet time',
     );
   });
+}
+
+/** Runs a writerScript() under strace -f: its file writes and syncs, in the order they began. */
+async function traceWriter(dir: string, script: string): Promise<SyscallLine[]> {
+  const log = join(dir, 'strace.log');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      'strace',
+      [
+        ...['-f', '-qq', '-y', '-e', 'trace=pwrite64,fdatasync,fsync,write', '-o', log],
+        ...[process.execPath, '--disable-warning=ExperimentalWarning', script],
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`strace exited with ${String(code)}`));
+    });
+  });
+  return straceCalls(readFileSync(log, 'utf8'));
+}
+
+/**
+ * A call on the log. strace -y names each descriptor's file as the call is made: the log's are the writer's, the
+ * reader's and the checkpointer's connections' and the sync's own.
+ */
+function onWal(call: SyscallLine): boolean {
+  return /^\d+<[^>]*smelt\.db-wal>/.test(call.args);
 }
 
 interface SyscallLine {
