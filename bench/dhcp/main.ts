@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addToBenchmarks, insertIntoSection } from '../lib/benchmarks-md.ts';
-import { list, numbers, one, parseOptions, runBench, say, UsageError } from '../lib/cli.ts';
+import { list, numbers, one, parseOptions, runBench, say } from '../lib/cli.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { pin, pinModes, placement } from '../lib/cpu.ts';
 import { cpuPressureUs, describeMachine, load1, waitForQuiet } from '../lib/machine.ts';
@@ -17,7 +17,15 @@ import { run } from '../lib/process.ts';
 import { duration, fmt } from '../lib/stats.ts';
 import { generatorModes } from './generator.ts';
 import { measureInstance, type GeneratorSettings, type Measurement } from './measure.ts';
-import { estimateSeconds, fullMatrix, OVERHEAD_S, quickMatrix, scenariosOf, type Matrix } from './plan.ts';
+import {
+  checkPoolFits,
+  estimateSeconds,
+  fullMatrix,
+  OVERHEAD_S,
+  quickMatrix,
+  scenariosOf,
+  type Matrix,
+} from './plan.ts';
 import { renderReport, Results, type RunInfo } from './report.ts';
 import { addSmeltdFlags, serverIds, servers, type ServerContext, type ServerId } from './servers.ts';
 import { createTopology, POOL_SIZE } from './topology.ts';
@@ -94,13 +102,8 @@ async function bench(argv: string[]): Promise<number> {
   const jitWarmupClients = one(o['jit-warmup'], 20_000);
   const settleMs = one(o['settle-ms'], 1000, true);
   const checkSample = one(o['check-sample'], 2000);
-  // The warm-up's leases stay through the run: together they must fit the pool, or the run measures a full pool.
-  const mostClients = Math.max(...matrix.clients) + Math.max(warmupClients, jitWarmupClients);
-  if (mostClients > POOL_SIZE) {
-    throw new UsageError(
-      `warm-up and clients together (${String(mostClients)}) exceed the pool's ${String(POOL_SIZE)} addresses`,
-    );
-  }
+  const warmupOf = (server: ServerId) => (servers[server].compiledAtRunTime ? jitWarmupClients : warmupClients);
+  checkPoolFits(matrix.clients, matrix.servers.map(warmupOf), POOL_SIZE);
   // The generator writes each run's trace at its end: a directory that is not there would cost the run's figures.
   if (o['trace-dir'] !== undefined) mkdirSync(o['trace-dir'], { recursive: true });
   const settings: GeneratorSettings = {
@@ -121,7 +124,7 @@ async function bench(argv: string[]): Promise<number> {
     const parts: string[] = [];
     for (const server of matrix.servers) {
       const seconds = Math.min(maxRunS, estimateSeconds(server, scenario.clients));
-      const warmupS = estimateSeconds(server, servers[server].compiledAtRunTime ? jitWarmupClients : warmupClients);
+      const warmupS = estimateSeconds(server, warmupOf(server));
       const runs = seconds > repeatUnderS ? 1 : runsWanted;
       instances += runs;
       estimate += runs * (seconds + warmupS + OVERHEAD_S);
@@ -265,7 +268,7 @@ async function bench(argv: string[]): Promise<number> {
           settings,
           ...(where.client !== undefined && { clientCpu: where.client }),
           maxRunS,
-          warmupClients: servers[id].compiledAtRunTime ? jitWarmupClients : warmupClients,
+          warmupClients: warmupOf(id),
           settleMs,
           ...(o['trace-dir'] !== undefined && { traceDir: o['trace-dir'] }),
           checkSample,

@@ -1,3 +1,4 @@
+import { UsageError } from '../lib/cli.ts';
 import type { GeneratorMode } from './generator.ts';
 import type { ServerId } from './servers.ts';
 
@@ -56,3 +57,16 @@ export function estimateSeconds(server: ServerId, clients: number): number {
 
 /** Per instance: start, warm-up, store check, kill -9 and restart, the re-ask check, stop. */
 export const OVERHEAD_S = 6;
+
+/**
+ * Each server's warm-up leases stay in its store through the run: with the largest run's clients they must fit the
+ * pool, or that run measures a full pool (a UsageError before anything starts).
+ */
+export function checkPoolFits(clients: readonly number[], warmups: readonly number[], poolSize: number): void {
+  const most = Math.max(0, ...clients) + Math.max(0, ...warmups);
+  if (most > poolSize) {
+    throw new UsageError(
+      `warm-up and clients together (${String(most)}) exceed the pool's ${String(poolSize)} addresses`,
+    );
+  }
+}
