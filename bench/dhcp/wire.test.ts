@@ -1,6 +1,6 @@
 /**
- * The load generator's codec (node --test bench/dhcp/wire.test.ts; not part of `pnpm test`, which covers packages/
- * and test/). The OFFER below was built with scapy, so the codec is checked against a third implementation.
+ * The load generator's codec (run by `pnpm test` with every bench test). The OFFER below was built with scapy, so the
+ * codec is checked against a third implementation.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
