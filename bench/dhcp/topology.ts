@@ -1,9 +1,10 @@
 import { createNetns, type Netns } from '../lib/netns.ts';
 import { run } from '../lib/process.ts';
+import { ipv4ToNumber } from './wire.ts';
 
 /**
  * The DHCP bench's segment: a /15, so that the pool (~131,000 addresses) holds the largest run's 50,000 clients and
- * smeltd's 20,000 warm-up clients before them, whose leases stay through the run.
+ * the 20,000 warm-up clients before them, whose leases stay through the run.
  */
 export const SUBNET = '10.64.0.0/15';
 export const PREFIX = 15;
@@ -11,7 +12,7 @@ export const SERVER_ADDRESS = '10.64.0.1';
 export const CLIENT_ADDRESS = '10.64.0.2';
 export const POOL = { start: '10.64.1.0', end: '10.65.255.250' };
 /** Addresses in POOL. */
-export const POOL_SIZE = ipv4Number(POOL.end) - ipv4Number(POOL.start) + 1;
+export const POOL_SIZE = ipv4ToNumber(POOL.end) - ipv4ToNumber(POOL.start) + 1;
 export const NETMASK = '255.254.0.0';
 export const LEASE_TIME_S = 3600;
 
@@ -77,9 +78,4 @@ export function dropsSince(before: Drops, after: Drops): Drops {
     // A packet socket's counter goes with it (a restarted Kea starts at 0): never negative.
     packetSocket: Math.max(0, after.packetSocket - before.packetSocket),
   };
-}
-
-/** A dotted quad as a number (the bench's own constants only). */
-function ipv4Number(address: string): number {
-  return address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
 }
