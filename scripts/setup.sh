@@ -51,6 +51,8 @@ TEST_PKGS=(
   python3-yaml       # PyYAML, the YAML 1.1 parser cloud-init reads user-data with
   python3-jsonschema # checks the autoinstall section against Subiquity's schema
   debconf            # debconf-set-selections --checkonly validates the rendered preseeds
+  iptables # iptables-legacy -j NFQUEUE: the bench's 1 ms delay line, which bench/lib/delayline.test.ts tests
+  python3  # /usr/bin/python3 runs bench/lib/delayline.py
 )
 # BENCH_PKGS: what `pnpm bench` needs on top of TEST_PKGS (the reference servers, the 1 ms link). tftpd-hpa itself is
 # not here: it conflicts with atftpd as a package, so step 3 unpacks it into .tools/deb instead (BENCH_DEBS).
@@ -58,8 +60,6 @@ BENCH_PKGS=(
   "${TEST_PKGS[@]}"
   atftpd   # the windowsize-capable reference TFTP server (run in the foreground by the bench, never as a service)
   libwrap0 # a library tftpd-hpa's in.tftpd links against (it is unpacked, so nothing installs its dependencies)
-  iptables # iptables-legacy -j NFQUEUE: the bench's 1 ms delay line on kernels without sch_netem
-  python3  # /usr/bin/python3 runs bench/lib/delayline.py
   kea-dhcp4-server # the reference DHCP server of `pnpm bench dhcp` (memfile leases)
   nginx-light      # the reference HTTP server of `pnpm bench http` and `pnpm bench storm` (own config, own PID)
   wrk              # small-request load for `pnpm bench http`

@@ -1,7 +1,7 @@
 /**
  * The user-space delay line (delayline.py) on a real namespace link: every datagram of UDP GSO bursts (which
  * NFQUEUE splits into one queued packet per segment, read many per recvmmsg call) and of single sends reaches the
- * other end, each once and in order. Needs root, iptables-legacy and python3; skipped without them.
+ * other end, each once and in order. Needs root, iptables-legacy and python3 (the test set-up installs both).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
