@@ -25,7 +25,9 @@ export function createProgress(
   stream: { isTTY?: boolean | undefined; write(text: string): boolean },
 ): Progress {
   const started = performance.now();
-  let last = 0;
+  // The first update always draws: performance.now() counts from the process's start, so `last = 0` kept a bar
+  // begun in the first 100 ms of smeltctl (and of its test) from drawing at all until then.
+  let last = Number.NEGATIVE_INFINITY;
   const draw = (done: number) => {
     stream.write(`\r\x1b[K${progressLine(what, done, total, (performance.now() - started) / 1000)}`);
   };
