@@ -56,17 +56,14 @@ export function ipv4Text(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-/** Addresses parsed before (a server encodes the same few over and over), as numbers; bounded in number. */
-const parsed = new Map<string, number>([['0.0.0.0', 0]]);
-
 /**
  * Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand) as a 32-bit number; undefined otherwise. Read a
- * character at a time, not with a regular expression: each address a DHCP server offers is new to the cache, and a
- * match allocates an array and four strings.
+ * character at a time, not with a regular expression: a match allocates an array and four strings. Nothing is
+ * cached: every reply's yiaddr is a new address, and a cache of them (there was one, 4,096 entries) was replaced
+ * every 2,000 clients of a storm, each time after it had lived long enough to be promoted to the old generation.
  */
 export function parseIpv4Number(text: string): number | undefined {
-  const known = parsed.get(text);
-  if (known !== undefined) return known;
+  if (text === '0.0.0.0') return 0;
   let value = 0;
   let at = 0;
   for (let part = 0; part < 4; part++) {
@@ -87,8 +84,6 @@ export function parseIpv4Number(text: string): number | undefined {
     value = value * 256 + octet;
   }
   if (at !== text.length) return undefined;
-  if (parsed.size >= 4096) parsed.clear();
-  parsed.set(text, value);
   return value;
 }
 

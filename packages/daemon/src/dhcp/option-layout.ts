@@ -110,7 +110,7 @@ function tryLayout(instances: Buffer[], space: OptionSpace): Omit<OptionLayout, 
 }
 
 /** Lays out `options` (insertion order) in `space`; see the rules at the top of this file. */
-export function layoutOptions(options: ReadonlyMap<number, Uint8Array>, space: OptionSpace): OptionLayout {
+export function layoutOptions(options: Iterable<[number, Uint8Array]>, space: OptionSpace): OptionLayout {
   const kept = [...options].map(([code, value]) => ({ code, instances: optionInstances(code, value) }));
   const dropped: number[] = [];
   for (;;) {

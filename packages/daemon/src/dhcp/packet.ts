@@ -20,6 +20,9 @@ import {
   writeHeader,
 } from './header.ts';
 import { layoutOptions } from './option-layout.ts';
+import { OptionList, type DhcpOptions } from './option-list.ts';
+
+export { OptionList, type DhcpOptions } from './option-list.ts';
 
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
@@ -60,9 +63,10 @@ export interface DhcpPacket {
   file: string;
   /**
    * code → value. Several instances of a code are concatenated (RFC 3396 §7) in the order options field, `file`,
-   * `sname`; insertion order is first appearance. PAD, END and option overload (52) are not included.
+   * `sname`; insertion order is first appearance. PAD, END and option overload (52) are not included. Decoded
+   * and built packets carry an OptionList (option-list.ts); any DhcpOptions, a Map among them, encodes alike.
    */
-  options: Map<number, Buffer>;
+  options: DhcpOptions;
 }
 
 export type MalformedKind =
@@ -111,7 +115,7 @@ function scanField(
   start: number,
   end: number,
   field: Field,
-  into: Map<number, Buffer>,
+  into: DhcpOptions,
 ): MalformedPacket | undefined {
   let at = start;
   while (at < end) {
@@ -176,7 +180,7 @@ export function decode(bytes: Uint8Array): DhcpPacket | MalformedPacket {
   // caller's buffer alive nor shares its memory, at the cost of one allocation instead of one per option.
   const buffer = Buffer.from(bytes);
 
-  const options = new Map<number, Buffer>();
+  const options = new OptionList();
   const error = scanField(buffer, OPTIONS_OFFSET, size, 'options', options);
   if (error) return error;
   // RFC 2132 §9.3: option overload, exactly one octet: 1 `file`, 2 `sname`, 3 both.
@@ -275,8 +279,8 @@ const EMPTY = Buffer.alloc(0);
  * them fitting in the options field, so option-layout.ts's rules 2-5 have nothing to do. Undefined otherwise.
  */
 function encodeSimple(packet: DhcpPacket, limit: number, minSize: number): Buffer | undefined {
-  // keys() and get(), not `for (const [code, value] of options)`: the entry arrays of a Map's iteration are
-  // allocated even in optimised code (~64 bytes an option, measured), and a server encodes every reply here.
+  // keys() and get(), not `for (const [code, value] of options)`: the entry arrays of an iteration are allocated
+  // even in optimised code (~64 bytes an option, measured with a Map), and a server encodes every reply here.
   const options = packet.options;
   let length = 1; // END
   for (const code of options.keys()) {
@@ -312,12 +316,20 @@ export function encode(packet: DhcpPacket, options?: EncodeOptions): Buffer {
 export function macOf(packet: DhcpPacket): string | undefined {
   const c = packet.chaddr;
   if (packet.htype !== 1 || packet.hlen !== 6 || c.length < 6) return undefined;
-  const h = HEX;
-  return `${h[c[0] ?? 0]}:${h[c[1] ?? 0]}:${h[c[2] ?? 0]}:${h[c[3] ?? 0]}:${h[c[4] ?? 0]}:${h[c[5] ?? 0]}`;
+  // One string made from 17 character codes: a template literal of eleven parts builds it through a chain of
+  // intermediate strings, and a server reads a MAC from every request.
+  // prettier-ignore
+  return String.fromCharCode(
+    high(c[0]), low(c[0]), COLON, high(c[1]), low(c[1]), COLON, high(c[2]), low(c[2]), COLON,
+    high(c[3]), low(c[3]), COLON, high(c[4]), low(c[4]), COLON, high(c[5]), low(c[5]),
+  );
 }
 
-/** '00'..'ff'. */
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, octet) => octet.toString(16).padStart(2, '0'));
+/** Character codes of '0'..'9', 'a'..'f'. */
+const HEX_DIGIT: readonly number[] = Array.from('0123456789abcdef', (digit) => digit.charCodeAt(0));
+const COLON = 0x3a;
+const high = (octet = 0): number => HEX_DIGIT[octet >> 4] ?? 0;
+const low = (octet = 0): number => HEX_DIGIT[octet & 15] ?? 0;
 
 /** An all-zero BOOTREPLY for Ethernet with no options: the starting point of a reply. */
 export function emptyPacket(): DhcpPacket {
@@ -336,6 +348,6 @@ export function emptyPacket(): DhcpPacket {
     chaddr: Buffer.alloc(CHADDR_LENGTH),
     sname: '',
     file: '',
-    options: new Map(),
+    options: new OptionList(),
   };
 }

@@ -16,15 +16,19 @@ export interface RateLimiter {
   readonly size: number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
+/**
+ * A bucket as one small integer: the tick at which it is full again, a tick being 1/rate of a second counted from
+ * the limiter's start (the generic cell rate algorithm's "theoretical arrival time", which is a token bucket
+ * written differently: tokens = rate - (fullAt - now)). A number, not an object of tokens and time: a storm keeps a
+ * second or two of new MACs, long enough to reach the old generation, and a small integer is no allocation at all.
+ */
+type FullAt = number;
 
 export function createRateLimiter(rate: number, now: () => number, maxKeys = 100_000): RateLimiter {
-  let current = new Map<string, Bucket>();
-  let previous = new Map<string, Bucket>();
-  let startedAt = now();
+  let current = new Map<string, FullAt>();
+  let previous = new Map<string, FullAt>();
+  const origin = now();
+  let startedAt = origin;
   return {
     allow(key) {
       const t = now();
@@ -33,17 +37,19 @@ export function createRateLimiter(rate: number, now: () => number, maxKeys = 100
         current = new Map();
         startedAt = t;
       }
-      let bucket = current.get(key);
-      if (bucket === undefined) {
-        bucket = previous.get(key);
-        if (bucket === undefined) bucket = { tokens: rate, at: t };
-        else previous.delete(key);
-        current.set(key, bucket);
+      const tick = Math.floor(((t - origin) * rate) / 1000);
+      let fullAt = current.get(key);
+      if (fullAt === undefined) {
+        fullAt = previous.get(key);
+        if (fullAt !== undefined) previous.delete(key);
       }
-      bucket.tokens = Math.min(rate, bucket.tokens + ((t - bucket.at) / 1000) * rate);
-      bucket.at = t;
-      if (bucket.tokens < 1) return false;
-      bucket.tokens -= 1;
+      // An empty bucket is `rate` ticks from full; one token is one tick.
+      const from = fullAt === undefined || fullAt < tick ? tick : fullAt;
+      if (from - tick > rate - 1) {
+        if (fullAt !== undefined) current.set(key, fullAt);
+        return false;
+      }
+      current.set(key, from + 1);
       return true;
     },
     get size() {

@@ -13,7 +13,7 @@ import {
   u8Value,
   clientUuid,
 } from './options.ts';
-import { BROADCAST_FLAG, emptyPacket, type DhcpPacket } from './packet.ts';
+import { BROADCAST_FLAG, emptyPacket, OptionList, type DhcpPacket } from './packet.ts';
 import type { Subnet } from './subnets.ts';
 
 /** Pure builders of reply packets: no sockets, no state. The modes decide, these spell it out. */
@@ -38,7 +38,26 @@ export interface HostOverrides {
 
 const emptyHeader = emptyPacket();
 
-/** A reply to `request` of message type `type`: the header fields RFC 2131 §4.3.1 Table 3 copies. */
+/**
+ * Option values every reply carries, encoded once and shared between replies like SubnetValues below: option 53 by
+ * message type, option 54 by our address (a handful: one per interface address and the configured one).
+ */
+const messageTypeValues = Array.from({ length: 9 }, (_, type) => u8Value(type));
+const serverIdValues = new Map<string, Buffer>();
+
+function serverIdValue(address: string): Buffer {
+  let value = serverIdValues.get(address);
+  if (!value) {
+    value = ipValue(address);
+    if (serverIdValues.size < 64) serverIdValues.set(address, value);
+  }
+  return value;
+}
+
+/**
+ * A reply to `request` of message type `type`: the header fields RFC 2131 §4.3.1 Table 3 copies. chaddr is the
+ * request's own (decode gave the packet its own copy of the datagram, and nothing writes into a header field).
+ */
 export function replyTo(request: DhcpPacket, type: number, server: ServerFacts): DhcpPacket {
   const reply: DhcpPacket = {
     ...emptyHeader,
@@ -47,11 +66,11 @@ export function replyTo(request: DhcpPacket, type: number, server: ServerFacts):
     xid: request.xid,
     flags: request.flags,
     giaddr: request.giaddr,
-    chaddr: Buffer.from(request.chaddr),
-    options: new Map(),
+    chaddr: request.chaddr,
+    options: new OptionList(),
   };
-  reply.options.set(Option.messageType, u8Value(type));
-  reply.options.set(Option.serverId, ipValue(server.serverId));
+  reply.options.set(Option.messageType, messageTypeValues[type] ?? u8Value(type));
+  reply.options.set(Option.serverId, serverIdValue(server.serverId));
   return reply;
 }
 

@@ -9,6 +9,8 @@ import { createInventory } from '../inventory/inventory.ts';
 import { createIsoCache } from '../iso/cache.ts';
 import { createGroupCommit } from '../store/group-commit.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
+import type { EventJournal } from '../events/journal.ts';
+import type { Sighting } from '../inventory/machines.ts';
 import { createDiscovery } from './discovery.ts';
 
 test('sightings become machines in batches; labels survive; unchanged machines are not rewritten', async () => {
@@ -77,6 +79,41 @@ test('sightings become machines in batches; labels survive; unchanged machines a
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a machine seen again while it waits to be written is written once, with what it said last', async () => {
+  const batches: Sighting[][] = [];
+  const discovery = createDiscovery({
+    observe: (sightings) => {
+      batches.push([...sightings]);
+      return Promise.resolve(sightings.map((s) => s.mac));
+    },
+    events: { record: () => undefined } as unknown as EventJournal,
+    oui: undefined,
+    now: () => 1_000,
+    log: pino({ level: 'silent' }),
+    flushMs: 60_000,
+    maxBatch: 2,
+  });
+  discovery.seen({ mac: '52:54:00:00:00:01', userClasses: [] });
+  discovery.seen({ mac: '52:54:00:00:00:02', userClasses: [] });
+  discovery.seen({ mac: '52:54:00:00:00:01', userClasses: [], lease: '10.0.0.5' });
+  discovery.seen({ mac: '52:54:00:00:00:03', userClasses: [] });
+  await discovery.close();
+  assert.deepEqual(
+    batches.map((batch) => batch.map((s) => [s.mac, s.lastLease])),
+    [
+      [
+        ['52:54:00:00:00:01', '10.0.0.5'],
+        ['52:54:00:00:00:02', undefined],
+      ],
+      [['52:54:00:00:00:03', undefined]],
+    ],
+  );
+  // Written, and unchanged since: not queued again.
+  discovery.seen({ mac: '52:54:00:00:00:01', userClasses: [], lease: '10.0.0.5' });
+  await discovery.close();
+  assert.equal(batches.length, 2);
 });
 
 test("with a journal, machines ride on lease commits and each machine's event is committed with it or after", async () => {

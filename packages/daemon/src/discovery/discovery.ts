@@ -33,6 +33,8 @@ interface Written {
   lease: string | undefined;
   /** The OUI's owner, looked up once per machine. */
   vendor: string | undefined;
+  /** In the queue of machines to write (at most once: a sighting while it waits updates it in place). */
+  queued: boolean;
 }
 
 function sightingOf(seen: Written): Sighting {
@@ -76,22 +78,37 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   const refreshMs = options.refreshMs ?? 60_000;
   const maxPending = options.maxPending ?? 50_000;
   const written = new Map<string, Written>();
-  // What is to be written, per MAC: the last sighting, made a Sighting only when written.
-  const pending = new Map<string, Written>();
+  // The machines to write, oldest first, from `head` on; made Sightings only when written. An array and a cursor,
+  // not a map from MAC: a storm queues thousands a second and takes them 100 at a time, and the deletes made a
+  // map rebuild its table over and over (garbage that lived long enough to reach the old generation).
+  const queue: Written[] = [];
+  let head = 0;
   let flushing: Promise<void> = Promise.resolve();
 
   const maxBatch = options.maxBatch ?? 100;
+  const pendingCount = () => queue.length - head;
 
   async function flushNow(): Promise<void> {
-    if (pending.size === 0) return;
+    if (pendingCount() === 0) return;
     // A bounded batch: a storm of new machines must not stall the event loop (and every DHCP reply) in one go.
     const batch: Sighting[] = [];
-    for (const seen of pending.values()) {
-      if (batch.length >= maxBatch) break;
+    const end = Math.min(queue.length, head + maxBatch);
+    for (let at = head; at < end; at++) {
+      const seen = queue[at];
+      if (!seen) continue;
+      seen.queued = false;
       batch.push(sightingOf(seen));
     }
-    for (const sighting of batch) pending.delete(sighting.mac);
-    if (pending.size > 0) {
+    head = end;
+    // The array is reused once drained, and cut back when most of it has been taken.
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head >= 4096 && head * 2 >= queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    if (pendingCount() > 0) {
       setImmediate(() => {
         flushing = flushing.then(flushNow);
       });
@@ -115,8 +132,8 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
         }
       }
     } catch (error) {
-      // Forget what we wrote, so the next sighting of these machines tries again.
-      for (const sighting of batch) written.delete(sighting.mac);
+      // Forget what we wrote, so the next sighting of these machines tries again (one queued again meanwhile will).
+      for (const sighting of batch) if (written.get(sighting.mac)?.queued === false) written.delete(sighting.mac);
       log.error({ err: error, machines: batch.length }, 'could not record discovered machines');
     }
   }
@@ -155,8 +172,18 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
       ) {
         return;
       }
-      if (!pending.has(observation.mac) && pending.size >= maxPending) return;
-      const seen: Written = {
+      if (!last?.queued && pendingCount() >= maxPending) return;
+      if (last) {
+        // Updated in place: the machine's one record, whether it waits in the queue or was written already.
+        last.at = t;
+        last.arch = observation.arch;
+        last.vendorClass = observation.vendorClass;
+        last.userClass = userClass;
+        last.uuid = observation.uuid;
+        last.relay = observation.relay;
+        last.lease = observation.lease;
+      }
+      const seen: Written = last ?? {
         mac: observation.mac,
         at: t,
         arch: observation.arch,
@@ -165,10 +192,14 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
         uuid: observation.uuid,
         relay: observation.relay,
         lease: observation.lease,
-        vendor: last ? last.vendor : options.oui?.(observation.mac),
+        vendor: options.oui?.(observation.mac),
+        queued: false,
       };
-      written.set(observation.mac, seen);
-      pending.set(observation.mac, seen);
+      if (!last) written.set(observation.mac, seen);
+      if (!seen.queued) {
+        seen.queued = true;
+        queue.push(seen);
+      }
       schedule();
     },
     flush() {
@@ -183,7 +214,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
       do {
         flushing = flushing.then(flushNow);
         await flushing;
-      } while (pending.size > 0);
+      } while (pendingCount() > 0);
     },
   };
 }

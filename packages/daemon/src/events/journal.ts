@@ -60,10 +60,23 @@ export async function createEventJournal(
     unwritten.push(op);
   };
 
+  // Events of one millisecond share their time's text: a DHCP storm records thousands a second, and each is kept
+  // in the window long enough to reach the old generation.
+  let lastMs = Number.NaN;
+  let lastTime = '';
+  const timeOf = (date: Date): string => {
+    const ms = date.getTime();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastTime = date.toISOString();
+    }
+    return lastTime;
+  };
+
   return {
     commit,
     record(type, fields) {
-      const event: SmeltEvent = { seq: ++seq, time: now().toISOString(), type, ...fields };
+      const event: SmeltEvent = { seq: ++seq, time: timeOf(now()), type, ...fields };
       recent.push(event);
       // Trimmed in chunks: a splice of the whole window for every event would cost O(capacity) each. The store
       // needs no trim: this event's slot held the one that just fell out of the window.

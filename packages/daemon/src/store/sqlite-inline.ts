@@ -59,24 +59,9 @@ export interface InlineSqliteStore extends Store {
   restartLog(): boolean;
 }
 
-/** A batch op with its value already JSON text (absent for a delete). */
-interface JsonOp {
-  collection: Collection;
-  key: string;
-  json: string | undefined;
-  ifVersion: number | undefined;
-}
-
-/** The ops with their values serialised, each once. */
-function jsonOps(ops: readonly BatchOp[]): JsonOp[] {
-  // One object per op with every field present (no spread of a temporary per optional field): a DHCP storm
-  // commits four rows per lease.
-  return ops.map((op) => ({
-    collection: op.collection,
-    key: op.key,
-    json: op.value === undefined ? undefined : JSON.stringify(op.value),
-    ifVersion: op.ifVersion,
-  }));
+/** An op's value as the JSON text stored (undefined for a delete). */
+function jsonOf(op: BatchOp): string | undefined {
+  return op.value === undefined ? undefined : JSON.stringify(op.value);
 }
 
 export interface InlineSqliteOptions {
@@ -177,22 +162,32 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
     return event;
   }
 
-  /** One IMMEDIATE transaction at one new revision for every op; the ops' outcome, for the watchers. */
-  function commitBatch(ops: readonly JsonOp[]): { revision: number; removed: boolean[] } {
+  /**
+   * One IMMEDIATE transaction at one new revision for every op; the ops' outcome, for the watchers. `json[i]` is
+   * op i's text when the caller made it already (it needs it afterwards); otherwise each op is serialised just
+   * before its statement: a commit of hundreds of rows holds one row's text at a time, and no array of them.
+   */
+  function commitBatch(
+    ops: readonly BatchOp[],
+    json?: readonly (string | undefined)[],
+  ): { revision: number; removed: boolean[] } {
     assertOpen();
     const removed: boolean[] = [];
     db.exec('BEGIN IMMEDIATE');
     let revision: number;
     try {
       ({ value: revision } = statements.bump.get() as { value: number });
-      for (const op of ops) {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        if (!op) continue;
         if (op.ifVersion !== undefined) {
           const actual = currentVersion(op.collection, op.key);
           if (actual !== op.ifVersion) throw new StoreConflictError(op.collection, op.key, op.ifVersion, actual);
         }
-        if (op.json === undefined) removed.push(statements.delete.run(op.collection, op.key).changes > 0);
+        const text = json ? json[i] : jsonOf(op);
+        if (text === undefined) removed.push(statements.delete.run(op.collection, op.key).changes > 0);
         else {
-          statements.upsert.run(op.collection, op.key, op.json, revision);
+          statements.upsert.run(op.collection, op.key, text, revision);
           removed.push(false);
         }
       }
@@ -205,18 +200,19 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
   }
 
   function batch(ops: readonly BatchOp[]): number {
-    const json = jsonOps(ops);
-    const { revision, removed } = commitBatch(json);
+    const json = ops.map(jsonOf);
+    const { revision, removed } = commitBatch(ops, json);
     if (listeners.size === 0) return revision;
     const events: WatchEvent[] = [];
-    json.forEach((op, i) => {
-      if (op.json !== undefined) {
+    ops.forEach((op, i) => {
+      const text = json[i];
+      if (text !== undefined) {
         // Watchers get a copy as stored, never the caller's object.
         events.push({
           collection: op.collection,
           key: op.key,
           kind: 'put',
-          value: JSON.parse(op.json),
+          value: JSON.parse(text),
           version: revision,
         });
       } else if (removed[i]) events.push({ collection: op.collection, key: op.key, kind: 'delete', version: revision });
@@ -259,7 +255,7 @@ export function openInlineSqliteStore(dataDir: string, options: InlineSqliteOpti
         return event !== undefined;
       }),
     batch: (ops) => settle(() => batch(ops)),
-    commitQuietly: (ops) => commitBatch(jsonOps(ops)),
+    commitQuietly: (ops) => commitBatch(ops),
     checkpoint() {
       assertOpen();
       // One row: busy (1 when it could not run), log (frames in the log), checkpointed (frames copied).
