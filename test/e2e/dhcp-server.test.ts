@@ -681,7 +681,7 @@ describe('a full pool', () => {
     assert.equal(warnings[0].subnet, '10.92.0.0/24');
     assert.ok(alive(pid));
     console.log(`full pool: ${poolFull} DISCOVERs ignored, ${cpu.toFixed(2)} s of CPU`);
-    // The gauge (refreshed every 5 s) agrees.
+    // The gauge (counted when /metrics is read) agrees.
     await waitUntil(
       'smelt_dhcp_leases to show 2 bound of a pool of 2',
       async () => {

@@ -47,6 +47,27 @@ describe('metrics', () => {
     assert.match(metrics.render(), /smelt_tftp_transfers_active\{peer="a\\"b\\\\c\\nd"\} 7/);
   });
 
+  test('collectors run when the metrics are read, and not after they are removed', () => {
+    const metrics = createMetrics();
+    const leases = metrics.gauge('smelt_dhcp_leases', 'Addresses per subnet and state');
+    let bound = 0;
+    let runs = 0;
+    const stop = metrics.onCollect(() => {
+      runs++;
+      leases.set(bound, { state: 'bound' });
+    });
+    assert.equal(runs, 0, 'nothing is counted until someone reads');
+    bound = 3;
+    assert.match(metrics.render(), /smelt_dhcp_leases\{state="bound"\} 3/);
+    bound = 5;
+    assert.equal(metrics.value('smelt_dhcp_leases', { state: 'bound' }), 5);
+    assert.equal(runs, 2);
+    stop();
+    bound = 9;
+    assert.equal(metrics.value('smelt_dhcp_leases', { state: 'bound' }), 5, 'the last value stays');
+    assert.equal(runs, 2);
+  });
+
   test('one name cannot be both a counter and a gauge', () => {
     const metrics = createMetrics();
     metrics.counter('x', 'x');

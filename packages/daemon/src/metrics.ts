@@ -22,6 +22,11 @@ export interface Metrics {
   value(name: string, labels?: Readonly<Record<string, string>>): number;
   /** Prometheus text exposition format 0.0.4. */
   render(): string;
+  /**
+   * Runs `collect` before every render() and value(): for gauges cheaper to compute when read than to keep
+   * current (a DHCP server's lease counts walk its lease table). Returns what removes it.
+   */
+  onCollect(collect: () => void): () => void;
 }
 
 interface Family {
@@ -39,6 +44,10 @@ function seriesKey(labels: Readonly<Record<string, string>> = {}): string {
 
 export function createMetrics(): Metrics {
   const families = new Map<string, Family>();
+  const collectors = new Set<() => void>();
+  const collect = () => {
+    for (const collector of collectors) collector();
+  };
 
   function family(name: string, type: Family['type'], help: string): Family {
     const existing = families.get(name);
@@ -86,15 +95,27 @@ export function createMetrics(): Metrics {
       };
     },
     value(name, labels) {
+      collect();
       return families.get(name)?.series.get(seriesKey(labels)) ?? 0;
     },
     render() {
+      collect();
       const lines: string[] = [];
       for (const [name, f] of [...families].sort(([a], [b]) => (a < b ? -1 : 1))) {
         lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
         for (const [key, value] of f.series) lines.push(`${name}${key ? `{${key}}` : ''} ${value}`);
       }
       return lines.join('\n') + '\n';
+    },
+    onCollect(collector) {
+      // A wrapper of its own, so that one collector added twice is removed once per add.
+      const entry = () => {
+        collector();
+      };
+      collectors.add(entry);
+      return () => {
+        collectors.delete(entry);
+      };
     },
   };
 }

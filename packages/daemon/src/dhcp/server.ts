@@ -417,6 +417,8 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
   }
 
   const leasesGauge = metrics.gauge('smelt_dhcp_leases', 'Addresses per subnet and state');
+  // Counted when /metrics is read, not on a timer: the count walks the lease table (~4 ms at 70,000 leases), which
+  // every 5 s held the exchanges in flight during a storm and woke an idle daemon for nothing.
   const updateGauges = () => {
     for (const subnet of subnets) {
       const stats = table.stats(subnet);
@@ -426,16 +428,14 @@ export async function startDhcpServer(deps: DhcpServerDeps): Promise<RunningDhcp
       leasesGauge.set(stats.pool, { subnet: subnet.name, state: 'pool' });
     }
   };
-  updateGauges();
-  const gaugeTimer = setInterval(updateGauges, 5000);
-  gaugeTimer.unref();
+  const stopCounting = metrics.onCollect(updateGauges);
 
   const interfaces = [...new Map(listeners.map((l) => [l.name, { name: l.name, addresses: l.addresses }])).values()];
   log.info({ mode: dhcp.mode, interfaces, port: dhcp.port }, 'dhcp listening');
   return {
     interfaces,
     async close() {
-      clearInterval(gaugeTimer);
+      stopCounting();
       await closeAll();
     },
   };
