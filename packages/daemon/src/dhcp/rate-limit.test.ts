@@ -63,3 +63,14 @@ test('a key seen every half second keeps one bucket through any number of genera
   // 2 to start with, then 1 a half second: a bucket forgotten and made anew would have let 2 through each time.
   assert.equal(allowed, 2 + 39);
 });
+
+test('a wall clock set back does not empty the buckets for as long as it went back', () => {
+  let clock = 10 * 3600 * 1000;
+  const limiter = createRateLimiter(2, () => clock);
+  assert.equal(limiter.allow('aa'), true);
+  assert.equal(limiter.allow('aa'), true);
+  assert.equal(limiter.allow('aa'), false);
+  clock -= 3600 * 1000;
+  assert.equal(limiter.allow('aa'), true, 'an hour back: the bucket starts full, not an hour from full');
+  assert.equal(limiter.allow('bb'), true);
+});

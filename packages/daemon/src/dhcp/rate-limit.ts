@@ -27,11 +27,19 @@ type FullAt = number;
 export function createRateLimiter(rate: number, now: () => number, maxKeys = 100_000): RateLimiter {
   let current = new Map<string, FullAt>();
   let previous = new Map<string, FullAt>();
-  const origin = now();
+  let origin = now();
   let startedAt = origin;
   return {
     allow(key) {
       const t = now();
+      if (t < startedAt) {
+        // The wall clock was set back: every bucket would read as emptied for as long as it went back. Forgetting
+        // them all is harmless (a forgotten bucket is a full one).
+        current = new Map();
+        previous = new Map();
+        origin = t;
+        startedAt = t;
+      }
       if (t - startedAt >= 1000 || current.size >= maxKeys) {
         previous = current;
         current = new Map();
