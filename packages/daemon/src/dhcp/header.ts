@@ -59,8 +59,8 @@ export function ipv4Text(value: number): string {
 /**
  * Strict dotted quad ('10.0.0.1'; no leading zeros, no shorthand) as a 32-bit number; undefined otherwise. Read a
  * character at a time, not with a regular expression: a match allocates an array and four strings. Nothing is
- * cached: every reply's yiaddr is a new address, and a cache of them (there was one, 4,096 entries) was replaced
- * every 2,000 clients of a storm, each time after it had lived long enough to be promoted to the old generation.
+ * cached: each client's yiaddr is a new address, and a cache of them (there was one, 4,096 entries) was replaced
+ * every 4,096 clients of a storm, each time after it had lived long enough to be promoted to the old generation.
  */
 export function parseIpv4Number(text: string): number | undefined {
   if (text === '0.0.0.0') return 0;
