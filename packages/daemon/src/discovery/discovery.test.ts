@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { createEventJournal } from '../events/journal.ts';
+import { createEventJournal, storedEvents } from '../events/journal.ts';
 import { createInventory } from '../inventory/inventory.ts';
 import { createIsoCache } from '../iso/cache.ts';
 import { createGroupCommit } from '../store/group-commit.ts';

@@ -4,13 +4,14 @@ import type { BatchOp, Store } from '../store/store.ts';
 
 /**
  * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
- * `capacity` events (up to TRIM_CHUNK more), and fanned out to listeners (the API's event stream). Recording never
- * waits: events ride on the next group commit (GroupCommit.ride: no commit of their own while leases are being
- * written).
+ * `capacity` events (the store up to a page more, memory up to TRIM_CHUNK more), and fanned out to listeners (the API's event stream).
+ * Recording never waits: events ride on the next group commit (GroupCommit.ride: no commit of their own while
+ * leases are being written).
  *
- * The stored window is a ring of `capacity + slack` slots: event n is kept under slot n mod size, so recording one
- * overwrites the one that falls out of the window, in place. One row written per event, none deleted: a DHCP storm
- * records two events per client, and an insert plus a delete for each cost the store a third of its rows.
+ * Stored in pages: event n belongs to page ⌊n / PAGE_SIZE⌋, and page k is one row in slot k mod the ring's size, so
+ * a new page overwrites, in place, the one that falls out of the window: nothing is ever deleted, and a slot never
+ * holds a stale row. A DHCP storm records two events per client; one row per event was half of every commit's
+ * rows (each row costs the store a B-tree update, whatever its size), a page is one row per PAGE_SIZE.
  */
 export interface EventJournal {
   record(type: EventType, fields: { mac?: string; subject?: string; message: string }): SmeltEvent;
@@ -26,9 +27,39 @@ export interface EventJournal {
   readonly commit: GroupCommit;
 }
 
+/** Events per stored row. ~200 bytes each: a page is ~3 KiB of JSON. */
+export const PAGE_SIZE = 16;
 const slotKey = (slot: number): string => String(slot).padStart(12, '0');
 /** The window may exceed its capacity by this much before the oldest events are dropped together. */
 const TRIM_CHUNK = 256;
+
+/** A stored row: page `page`'s events, oldest first. */
+interface PageRow {
+  page: number;
+  events: SmeltEvent[];
+}
+
+/**
+ * The page being filled. Its op's value is this object, which JSON.stringify turns into the row when the commit
+ * writes it (toJSON), so the row holds every event recorded until then; events recorded after that need an op of
+ * their own (`unwritten` is false again), events recorded before it do not.
+ */
+class OpenPage {
+  readonly page: number;
+  readonly events: SmeltEvent[];
+  /** An op for this page is queued and has not been serialised yet. */
+  unwritten = false;
+
+  constructor(page: number, events: SmeltEvent[] = []) {
+    this.page = page;
+    this.events = events;
+  }
+
+  toJSON(): PageRow {
+    this.unwritten = false;
+    return { page: this.page, events: this.events };
+  }
+}
 
 export async function createEventJournal(
   store: Store,
@@ -36,28 +67,41 @@ export async function createEventJournal(
   now: () => Date,
   capacity = 10_000,
 ): Promise<EventJournal> {
+  // Enough pages that the window's oldest page, when the newest has just begun, still holds `capacity` events.
+  const ringPages = Math.ceil(capacity / PAGE_SIZE) + 1;
+  const keyOf = (page: number): string => slotKey(page % ringPages);
   const slack = Math.min(TRIM_CHUNK, Math.floor(capacity / 10));
-  const ring = capacity + slack;
-  const keyOf = (seq: number): string => slotKey(seq % ring);
-  const { recent, rewrite } = await loadWindow(store, ring, keyOf);
-  // Rows kept under another key (a store written before the ring, or with another capacity) move to their slot
-  // before anything new is recorded; rows that do not parse, or fell out of the window, go.
+  const { kept, rewrite } = await loadWindow(store, ringPages, keyOf);
+  // Rows kept in another layout (one event per row, as before pages, or another ring size) move to their page's
+  // slot before anything new is recorded; rows that do not parse, or fell out of the window, go.
   if (rewrite.length > 0) await store.batch(rewrite);
-  let seq = recent.at(-1)?.seq ?? 0;
+  const newest = kept.at(-1);
+  let seq = newest?.seq ?? 0;
+  const pageOf = (n: number): number => Math.floor(n / PAGE_SIZE);
+  // The newest stored page goes on filling: its row is rewritten with the events it already has.
+  let open = newest
+    ? new OpenPage(
+        pageOf(newest.seq),
+        kept.filter((event) => pageOf(event.seq) === pageOf(newest.seq)),
+      )
+    : undefined;
+  const recent = kept.slice(Math.max(0, kept.length - capacity - slack));
   const listeners = new Set<(event: SmeltEvent) => void>();
-  // Events recorded in one turn of the event loop are written together.
+  // The pages changed in one turn of the event loop ride together.
   let unwritten: BatchOp[] = [];
-  const writeSoon = (op: BatchOp) => {
+  const writeSoon = (page: OpenPage) => {
+    if (page.unwritten) return;
+    page.unwritten = true;
     if (unwritten.length === 0) {
       setImmediate(() => {
         const batch = unwritten;
         unwritten = [];
         // A failed write is reported by whoever shares the commit (the writer that awaits it); an event is best
-        // effort and must never fail a DHCP reply.
+        // effort and must never fail a DHCP reply. Its page is written again with the next event recorded in it.
         commit.ride(batch).catch(() => undefined);
       });
     }
-    unwritten.push(op);
+    unwritten.push({ collection: 'events', key: keyOf(page.page), value: page });
   };
 
   // Events of one millisecond share their time's text: a DHCP storm records thousands a second, and each is kept
@@ -79,9 +123,12 @@ export async function createEventJournal(
       const event: SmeltEvent = { seq: ++seq, time: timeOf(now()), type, ...fields };
       recent.push(event);
       // Trimmed in chunks: a splice of the whole window for every event would cost O(capacity) each. The store
-      // needs no trim: this event's slot held the one that just fell out of the window.
-      if (recent.length > ring) recent.splice(0, recent.length - capacity);
-      writeSoon({ collection: 'events', key: keyOf(event.seq), value: event });
+      // needs no trim: a new page's slot held the page that just fell out of the window.
+      if (recent.length > capacity + slack) recent.splice(0, recent.length - capacity);
+      const page = pageOf(event.seq);
+      if (open?.page !== page) open = new OpenPage(page);
+      open.events.push(event);
+      writeSoon(open);
       for (const listener of listeners) listener(event);
       return event;
     },
@@ -97,31 +144,67 @@ export async function createEventJournal(
   };
 }
 
+/** A stored row's events: a page's, or the one event of a row written before pages. Undefined: neither parses. */
+function eventsOfRow(value: unknown): { page?: number; events: SmeltEvent[] } | undefined {
+  const single = eventSchema.safeParse(value);
+  if (single.success) return { events: [single.data] };
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { page, events } = value as Partial<Record<keyof PageRow, unknown>>;
+  if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 0 || !Array.isArray(events)) return undefined;
+  const parsed: SmeltEvent[] = [];
+  for (const event of events) {
+    const result = eventSchema.safeParse(event);
+    // One bad event does not lose its page's others.
+    if (result.success && Math.floor(result.data.seq / PAGE_SIZE) === page) parsed.push(result.data);
+  }
+  return { page, events: parsed };
+}
+
+/** Every event in the store, oldest first (each once, whatever the rows' layout). */
+export async function storedEvents(store: Store): Promise<SmeltEvent[]> {
+  const bySeq = new Map<number, SmeltEvent>();
+  for (const row of await store.list('events'))
+    for (const event of eventsOfRow(row.value)?.events ?? []) bySeq.set(event.seq, event);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
 /**
- * The stored events, oldest first, those among the newest `ring` numbers, and the batch that puts every one of them
- * under its slot's key and removes every other row.
+ * The stored events, oldest first, of the newest `ringPages` pages; and the batch that leaves exactly those pages in their slots, every one whole, and no other row.
  */
 async function loadWindow(
   store: Store,
-  ring: number,
-  keyOf: (seq: number) => string,
-): Promise<{ recent: SmeltEvent[]; rewrite: BatchOp[] }> {
+  ringPages: number,
+  keyOf: (page: number) => string,
+): Promise<{ kept: SmeltEvent[]; rewrite: BatchOp[] }> {
   const rows = await store.list('events');
-  const parsed: { key: string; event: SmeltEvent }[] = [];
-  const rewrite: BatchOp[] = [];
+  const bySeq = new Map<number, SmeltEvent>();
+  // Rows that are pages, by slot: page number and how many events of it parsed.
+  const stored = new Map<string, { page: number; count: number }>();
   for (const row of rows) {
-    const result = eventSchema.safeParse(row.value);
-    if (result.success) parsed.push({ key: row.key, event: result.data });
-    else rewrite.push({ collection: 'events', key: row.key });
+    const found = eventsOfRow(row.value);
+    for (const event of found?.events ?? []) bySeq.set(event.seq, event);
+    if (found?.page !== undefined) stored.set(row.key, { page: found.page, count: found.events.length });
   }
-  parsed.sort((a, b) => a.event.seq - b.event.seq);
-  // The window is the last `ring` numbers (not rows: numbers may have gaps), so no two events share a slot.
-  const newest = parsed.at(-1)?.event.seq ?? 0;
-  const dropped = parsed.splice(0, parsed.filter(({ event }) => event.seq <= newest - ring).length);
-  for (const { key } of dropped) rewrite.push({ collection: 'events', key });
-  const moved = parsed.filter(({ key, event }) => key !== keyOf(event.seq));
-  // Deletes first: a moved row's old key may be another kept event's slot, which its put then fills again.
-  for (const { key } of moved) rewrite.push({ collection: 'events', key });
-  for (const { event } of moved) rewrite.push({ collection: 'events', key: keyOf(event.seq), value: event });
-  return { recent: parsed.map(({ event }) => event), rewrite };
+  const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  const newestPage = Math.floor((all.at(-1)?.seq ?? 0) / PAGE_SIZE);
+  const kept = all.filter((event) => Math.floor(event.seq / PAGE_SIZE) > newestPage - ringPages);
+  const pages = new Map<number, SmeltEvent[]>();
+  for (const event of kept) {
+    const page = Math.floor(event.seq / PAGE_SIZE);
+    const events = pages.get(page) ?? [];
+    events.push(event);
+    pages.set(page, events);
+  }
+  const wanted = new Map([...pages].map(([page, events]) => [keyOf(page), { page, events }]));
+  const rewrite: BatchOp[] = [];
+  for (const row of rows) if (!wanted.has(row.key)) rewrite.push({ collection: 'events', key: row.key });
+  for (const [key, { page, events }] of wanted) {
+    // Already in place: that page, in its slot, every event of it kept parsed (a row with events the window gained
+    // from rows of the old layout is rewritten whole).
+    const row = stored.get(key);
+    if (row?.page !== page || row.count !== events.length) {
+      rewrite.push({ collection: 'events', key, value: { page, events } satisfies PageRow });
+    }
+  }
+  return { kept, rewrite };
 }
