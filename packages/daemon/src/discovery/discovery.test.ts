@@ -160,7 +160,7 @@ test("with a journal, machines ride on lease commits and each machine's event is
       macs,
     );
     assert.deepEqual(
-      (await store.list('events')).map((row) => (row.value as { type: string; mac: string }).mac),
+      (await storedEvents(store)).map((event) => event.mac),
       macs,
     );
     await discovery.close();
@@ -239,6 +239,65 @@ test('closing writes every machine still pending, not just the first batch', asy
     await discovery.close();
     await commit.drain();
     assert.equal((await store.list('machines')).length, 250);
+  } finally {
+    await isos.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('while sightings keep coming, one batch per flushMs; once they stop for quietMs, the rest at once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
+  const store = openSqliteStore(dir);
+  const isos = createIsoCache();
+  try {
+    const inventory = createInventory(store, isos, () => new Date());
+    const commit = createGroupCommit(store, { rideMs: 1 });
+    const events = await createEventJournal(store, commit, () => new Date());
+    const batches: { size: number; at: number }[] = [];
+    const discovery = createDiscovery({
+      observe: (sightings) => {
+        batches.push({ size: sightings.length, at: Date.now() });
+        return inventory.machines.observe(sightings);
+      },
+      events,
+      oui: undefined,
+      now: Date.now,
+      log: pino({ level: 'silent' }),
+      flushMs: 100,
+      maxBatch: 10,
+      quietMs: 150,
+    });
+    const mac = (i: number) =>
+      `02:73:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    for (let i = 0; i < 100; i++) discovery.seen({ mac: mac(i), userClasses: [] });
+    // A storm: the same client speaks every 5 ms for 300 ms (a repeat, so nothing new to write).
+    const start = Date.now();
+    while (Date.now() - start < 300) {
+      discovery.seen({ mac: mac(0), userClasses: [] });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const elapsed = Date.now() - start;
+    assert.ok(batches.length >= 1, 'the storm does not stop discovery');
+    assert.ok(
+      batches.length <= Math.floor(elapsed / 100) + 1,
+      `paced: ${String(batches.length)} batches in ${String(elapsed)} ms`,
+    );
+    const written = () => batches.reduce((sum, batch) => sum + batch.size, 0);
+    for (let waited = 0; written() < 100 && waited < 5000; waited += 10)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(
+      batches.map((batch) => batch.size),
+      Array.from({ length: 10 }, () => 10),
+    );
+    // Paced, three batches would span 200 ms or more; in the quiet they follow one another (each waits only for
+    // its commit).
+    const last = batches.slice(-3);
+    const span = (last.at(-1)?.at ?? 0) - (last[0]?.at ?? 0);
+    assert.ok(span < 150, `the backlog in the quiet: last three batches within ${String(span)} ms`);
+    await discovery.close();
+    await commit.drain();
+    assert.equal((await store.list('machines')).length, 100);
   } finally {
     await isos.close();
     await store.close();

@@ -65,18 +65,33 @@ export interface DiscoveryOptions {
   refreshMs?: number;
   /** Pending sightings beyond this are dropped until the next flush (a flood cannot grow memory). */
   maxPending?: number;
+  /**
+   * Sightings keep coming (a storm): at most one batch per flushMs, not one per turn, until none has come for
+   * this long; then the rest at once.
+   */
+  quietMs?: number;
 }
 
 /**
  * Every client that speaks to us becomes or updates a Machine (DESIGN.md §2). Sightings are coalesced per MAC
  * and written in batches off the DHCP path: a reply never waits for discovery, and a storm of known machines
  * costs a map lookup each, not a write each.
+ *
+ * While sightings keep coming, the machines are written one batch per flushMs (maxBatch / flushMs: 400 a second by
+ * default), and the backlog once the storm is over: a new machine costs its row, its event and their share of a
+ * commit (~12 µs of the event loop's time, BENCHMARKS.md DHCP), work that in the storm would delay the replies
+ * that the clients are waiting for, on the same CPU. A machine waits longer to appear in the inventory, about as
+ * long as the storm lasts, with what it said last. Only beyond maxPending new machines waiting is one not queued;
+ * it is when it next speaks (a DHCP client does again, to renew or to boot).
  */
 export function createDiscovery(options: DiscoveryOptions): Discovery {
   const { now, log } = options;
   const flushMs = options.flushMs ?? 250;
   const refreshMs = options.refreshMs ?? 60_000;
-  const maxPending = options.maxPending ?? 50_000;
+  const maxPending = options.maxPending ?? 100_000;
+  const quietMs = options.quietMs ?? 100;
+  // When the last sighting came (any, repeated ones too): how discovery tells a storm from a quiet time.
+  let lastSightingAt = Number.NEGATIVE_INFINITY;
   const written = new Map<string, Written>();
   // The machines to write, oldest first, from `head` on; made Sightings only when written. An array and a cursor,
   // not a map from MAC: a storm queues thousands a second and takes them 100 at a time, and the deletes made a
@@ -109,9 +124,13 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
       head = 0;
     }
     if (pendingCount() > 0) {
-      setImmediate(() => {
-        flushing = flushing.then(flushNow);
-      });
+      // In a quiet time the next batch follows in the next turn; in a storm, after flushMs.
+      if (now() - lastSightingAt < quietMs) schedule();
+      else {
+        setImmediate(() => {
+          flushing = flushing.then(flushNow);
+        });
+      }
     }
     try {
       const created = new Set(await options.observe(batch));
@@ -153,6 +172,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   return {
     seen(observation) {
       const t = now();
+      lastSightingAt = t;
       // The machine schema bounds these (a client can send up to 255 bytes per option, more when split).
       const classes = observation.userClasses;
       const userClass =
