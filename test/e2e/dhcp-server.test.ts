@@ -683,11 +683,15 @@ describe('a full pool', () => {
     console.log(`full pool: ${poolFull} DISCOVERs ignored, ${cpu.toFixed(2)} s of CPU`);
     // The gauge (counted when /metrics is read) agrees.
     await waitUntil(
-      'smelt_dhcp_leases to show 2 bound of a pool of 2',
+      'smelt_dhcp_leases to show 2 bound of a pool of 2, smelt_discovery_pending 0',
       async () => {
         const series = await metricsIn(ns, full);
         const gauge = (state: string) => metric(series, 'smelt_dhcp_leases', { subnet: '10.92.0.0/24', state });
-        return gauge('bound') === 2 && gauge('pool') === 2 ? true : undefined;
+        // And discovery has written every machine that spoke (the gauge is there, at 0).
+        const discovery = series.filter((s) => s.name === 'smelt_discovery_pending');
+        return gauge('bound') === 2 && gauge('pool') === 2 && discovery.length === 1 && discovery[0]?.value === 0
+          ? true
+          : undefined;
       },
       7000,
       500,

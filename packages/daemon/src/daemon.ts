@@ -71,6 +71,10 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     now: Date.now,
     log: log.child({ subsystem: 'discovery' }),
   });
+  const discoveryPending = metrics.gauge('smelt_discovery_pending', 'Machines seen and waiting to be written');
+  metrics.onCollect(() => {
+    discoveryPending.set(discovery.pending());
+  });
   const closeState = async () => {
     view.close();
     await discovery.close();

@@ -18,6 +18,8 @@ export interface Discovery {
   seen(observation: Observation): void;
   /** Writes what is pending now (tests, shutdown). */
   flush(): Promise<void>;
+  /** Machines waiting to be written (a storm's backlog: /metrics smelt_discovery_pending). */
+  pending(): number;
   close(): Promise<void>;
 }
 
@@ -53,8 +55,13 @@ function sightingOf(seen: Written): Sighting {
 
 export interface DiscoveryOptions {
   observe(sightings: readonly Sighting[]): Promise<string[]>;
-  /** Sightings written at most this many at a time; the rest follow at once, a batch per turn. */
+  /** Sightings written at most this many at a time while sightings keep coming (one batch per flushMs). */
   maxBatch?: number;
+  /**
+   * ...and at most this many at a time in a quiet time, a batch per turn: each batch waits for the commit it rides
+   * on (GroupCommit's rideMs when nothing else is written), so a backlog drains at quietBatch per ~rideMs.
+   */
+  quietBatch?: number;
   events: EventJournal;
   oui: OuiLookup | undefined;
   now: () => number;
@@ -101,13 +108,15 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   let flushing: Promise<void> = Promise.resolve();
 
   const maxBatch = options.maxBatch ?? 100;
+  const quietBatch = Math.max(maxBatch, options.quietBatch ?? 500);
+  const stormy = () => now() - lastSightingAt < quietMs;
   const pendingCount = () => queue.length - head;
 
   async function flushNow(): Promise<void> {
     if (pendingCount() === 0) return;
     // A bounded batch: a storm of new machines must not stall the event loop (and every DHCP reply) in one go.
     const batch: Sighting[] = [];
-    const end = Math.min(queue.length, head + maxBatch);
+    const end = Math.min(queue.length, head + (stormy() ? maxBatch : quietBatch));
     for (let at = head; at < end; at++) {
       const seen = queue[at];
       if (!seen) continue;
@@ -125,7 +134,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     }
     if (pendingCount() > 0) {
       // In a quiet time the next batch follows in the next turn; in a storm, after flushMs.
-      if (now() - lastSightingAt < quietMs) schedule();
+      if (stormy()) schedule();
       else {
         setImmediate(() => {
           flushing = flushing.then(flushNow);
@@ -226,6 +235,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
       flushing = flushing.then(flushNow);
       return flushing;
     },
+    pending: pendingCount,
     async close() {
       clearTimeout(timer);
       timer = undefined;
