@@ -55,13 +55,13 @@ function sightingOf(seen: Written): Sighting {
 
 export interface DiscoveryOptions {
   observe(sightings: readonly Sighting[]): Promise<string[]>;
-  /** Sightings written at most this many at a time while sightings keep coming (one batch per flushMs). */
-  maxBatch?: number;
   /**
-   * ...and at most this many at a time in a quiet time, a batch per turn: each batch waits for the commit it rides
-   * on (GroupCommit's rideMs when nothing else is written), so a backlog drains at quietBatch per ~rideMs.
+   * Sightings written at most this many at a time: one batch per flushMs while sightings keep coming, a batch per
+   * turn in a quiet time (each waits for the commit it rides on: GroupCommit's rideMs when nothing else is
+   * written). Bigger batches would drain a backlog sooner, but one still being written when the next storm starts
+   * holds its first exchanges (500 against 100: p99 32 against 20 ms at 10,000 clients, 8 interleaved rounds).
    */
-  quietBatch?: number;
+  maxBatch?: number;
   events: EventJournal;
   oui: OuiLookup | undefined;
   now: () => number;
@@ -74,7 +74,7 @@ export interface DiscoveryOptions {
   maxPending?: number;
   /**
    * Sightings keep coming (a storm): at most one batch per flushMs, not one per turn, until none has come for
-   * this long; then the rest at once.
+   * this long; then the rest, a batch per turn.
    */
   quietMs?: number;
 }
@@ -108,7 +108,6 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
   let flushing: Promise<void> = Promise.resolve();
 
   const maxBatch = options.maxBatch ?? 100;
-  const quietBatch = Math.max(maxBatch, options.quietBatch ?? 500);
   const stormy = () => now() - lastSightingAt < quietMs;
   const pendingCount = () => queue.length - head;
 
@@ -116,7 +115,7 @@ export function createDiscovery(options: DiscoveryOptions): Discovery {
     if (pendingCount() === 0) return;
     // A bounded batch: a storm of new machines must not stall the event loop (and every DHCP reply) in one go.
     const batch: Sighting[] = [];
-    const end = Math.min(queue.length, head + (stormy() ? maxBatch : quietBatch));
+    const end = Math.min(queue.length, head + maxBatch);
     for (let at = head; at < end; at++) {
       const seen = queue[at];
       if (!seen) continue;
