@@ -166,3 +166,31 @@ test('a store with one event per row (the layout before pages) moves to pages on
     await store.close();
   });
 });
+
+test('a page row holding an event that does not parse, or one of another page, is rewritten with the rest', async () => {
+  await withStore(async (dir) => {
+    const store = openSqliteStore(dir);
+    const event = (seq: number) => ({
+      seq,
+      time: '2026-11-21T10:00:00.000Z',
+      type: 'lease.granted',
+      message: `e${seq}`,
+    });
+    // Page 0 in its slot: events 1 and 3, a row that is not an event, and event 20 (page 1's).
+    await store.batch([
+      {
+        collection: 'events',
+        key: '000000000000',
+        value: { page: 0, events: [event(1), { not: 'an event' }, event(3), event(20)] },
+      },
+    ]);
+    const commit = createGroupCommit(store);
+    const journal = await createEventJournal(store, commit, now, 10);
+    assert.deepEqual(
+      journal.since(0).map((e) => e.seq),
+      [1, 3],
+    );
+    assert.deepEqual(await rowsOf(store), [['000000000000', 0, [1, 3]]]);
+    await store.close();
+  });
+});

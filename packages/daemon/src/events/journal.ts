@@ -4,9 +4,9 @@ import type { BatchOp, Store } from '../store/store.ts';
 
 /**
  * The event history (DESIGN.md §2 "Event"): numbered, kept in the store as a bounded window of the most recent
- * `capacity` events (the store up to a page more, memory up to TRIM_CHUNK more), and fanned out to listeners (the API's event stream).
- * Recording never waits: events ride on the next group commit (GroupCommit.ride: no commit of their own while
- * leases are being written).
+ * `capacity` events (the store up to a page more, memory up to TRIM_CHUNK more), and fanned out to listeners (the
+ * API's event stream). Recording never waits: events ride on the next group commit (GroupCommit.ride: no commit of
+ * their own while leases are being written).
  *
  * Stored in pages: event n belongs to page ⌊n / PAGE_SIZE⌋, and page k is one row in slot k mod the ring's size, so
  * a new page overwrites, in place, the one that falls out of the window: nothing is ever deleted, and a slot never
@@ -29,6 +29,7 @@ export interface EventJournal {
 
 /** Events per stored row. ~200 bytes each: a page is ~3 KiB of JSON. */
 export const PAGE_SIZE = 16;
+const pageOf = (seq: number): number => Math.floor(seq / PAGE_SIZE);
 const slotKey = (slot: number): string => String(slot).padStart(12, '0');
 /** The window may exceed its capacity by this much before the oldest events are dropped together. */
 const TRIM_CHUNK = 256;
@@ -77,7 +78,6 @@ export async function createEventJournal(
   if (rewrite.length > 0) await store.batch(rewrite);
   const newest = kept.at(-1);
   let seq = newest?.seq ?? 0;
-  const pageOf = (n: number): number => Math.floor(n / PAGE_SIZE);
   // The newest stored page goes on filling: its row is rewritten with the events it already has.
   let open = newest
     ? new OpenPage(
@@ -144,10 +144,13 @@ export async function createEventJournal(
   };
 }
 
-/** A stored row's events: a page's, or the one event of a row written before pages. Undefined: neither parses. */
-function eventsOfRow(value: unknown): { page?: number; events: SmeltEvent[] } | undefined {
+/**
+ * A stored row's events: a page's, or the one event of a row written before pages. Undefined: neither parses.
+ * `whole`: a page every event of which parsed and belongs to it.
+ */
+function eventsOfRow(value: unknown): { page?: number; events: SmeltEvent[]; whole: boolean } | undefined {
   const single = eventSchema.safeParse(value);
-  if (single.success) return { events: [single.data] };
+  if (single.success) return { events: [single.data], whole: false };
   if (typeof value !== 'object' || value === null) return undefined;
   const { page, events } = value as Partial<Record<keyof PageRow, unknown>>;
   if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 0 || !Array.isArray(events)) return undefined;
@@ -155,21 +158,26 @@ function eventsOfRow(value: unknown): { page?: number; events: SmeltEvent[] } | 
   for (const event of events) {
     const result = eventSchema.safeParse(event);
     // One bad event does not lose its page's others.
-    if (result.success && Math.floor(result.data.seq / PAGE_SIZE) === page) parsed.push(result.data);
+    if (result.success && pageOf(result.data.seq) === page) parsed.push(result.data);
   }
-  return { page, events: parsed };
+  return { page, events: parsed, whole: parsed.length === events.length };
+}
+
+/** The events of several rows, each once, oldest first. */
+function eventsOf(rows: readonly (readonly SmeltEvent[])[]): SmeltEvent[] {
+  const bySeq = new Map<number, SmeltEvent>();
+  for (const events of rows) for (const event of events) bySeq.set(event.seq, event);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
 /** Every event in the store, oldest first (each once, whatever the rows' layout). */
 export async function storedEvents(store: Store): Promise<SmeltEvent[]> {
-  const bySeq = new Map<number, SmeltEvent>();
-  for (const row of await store.list('events'))
-    for (const event of eventsOfRow(row.value)?.events ?? []) bySeq.set(event.seq, event);
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  return eventsOf((await store.list('events')).map((row) => eventsOfRow(row.value)?.events ?? []));
 }
 
 /**
- * The stored events, oldest first, of the newest `ringPages` pages; and the batch that leaves exactly those pages in their slots, every one whole, and no other row.
+ * The stored events, oldest first, of the newest `ringPages` pages; and the batch that leaves exactly those pages
+ * in their slots, every one whole, and no other row.
  */
 async function loadWindow(
   store: Store,
@@ -177,20 +185,20 @@ async function loadWindow(
   keyOf: (page: number) => string,
 ): Promise<{ kept: SmeltEvent[]; rewrite: BatchOp[] }> {
   const rows = await store.list('events');
-  const bySeq = new Map<number, SmeltEvent>();
-  // Rows that are pages, by slot: page number and how many events of it parsed.
+  // Rows that are whole pages, by slot: page number and how many events it holds.
   const stored = new Map<string, { page: number; count: number }>();
-  for (const row of rows) {
-    const found = eventsOfRow(row.value);
-    for (const event of found?.events ?? []) bySeq.set(event.seq, event);
-    if (found?.page !== undefined) stored.set(row.key, { page: found.page, count: found.events.length });
-  }
-  const all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-  const newestPage = Math.floor((all.at(-1)?.seq ?? 0) / PAGE_SIZE);
-  const kept = all.filter((event) => Math.floor(event.seq / PAGE_SIZE) > newestPage - ringPages);
+  const found = rows.map((row) => {
+    const parsed = eventsOfRow(row.value);
+    if (parsed?.page !== undefined && parsed.whole)
+      stored.set(row.key, { page: parsed.page, count: parsed.events.length });
+    return parsed?.events ?? [];
+  });
+  const all = eventsOf(found);
+  const newestPage = pageOf(all.at(-1)?.seq ?? 0);
+  const kept = all.filter((event) => pageOf(event.seq) > newestPage - ringPages);
   const pages = new Map<number, SmeltEvent[]>();
   for (const event of kept) {
-    const page = Math.floor(event.seq / PAGE_SIZE);
+    const page = pageOf(event.seq);
     const events = pages.get(page) ?? [];
     events.push(event);
     pages.set(page, events);
@@ -199,8 +207,8 @@ async function loadWindow(
   const rewrite: BatchOp[] = [];
   for (const row of rows) if (!wanted.has(row.key)) rewrite.push({ collection: 'events', key: row.key });
   for (const [key, { page, events }] of wanted) {
-    // Already in place: that page, in its slot, every event of it kept parsed (a row with events the window gained
-    // from rows of the old layout is rewritten whole).
+    // Already in place: that page, whole, in its slot, with every event of it kept (a row with events the window
+    // gained from rows of the old layout, or with one that does not parse, is rewritten).
     const row = stored.get(key);
     if (row?.page !== page || row.count !== events.length) {
       rewrite.push({ collection: 'events', key, value: { page, events } satisfies PageRow });
