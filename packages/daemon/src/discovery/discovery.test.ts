@@ -10,14 +10,32 @@ import { createIsoCache } from '../iso/cache.ts';
 import { createGroupCommit } from '../store/group-commit.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import type { EventJournal } from '../events/journal.ts';
+import type { IsoCache } from '../iso/cache.ts';
 import type { Sighting } from '../inventory/machines.ts';
+import type { Store } from '../store/store.ts';
 import { createDiscovery } from './discovery.ts';
 
-test('sightings become machines in batches; labels survive; unchanged machines are not rewritten', async () => {
+/** A fresh store and ISO cache in a directory of their own for one test; closed and removed after it, pass or fail. */
+async function withStore(body: (store: Store, isos: IsoCache) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
   const store = openSqliteStore(dir);
   const isos = createIsoCache();
   try {
+    await body(store, isos);
+  } finally {
+    await isos.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The i-th of a storm's MACs (locally administered). */
+function stormMac(i: number): string {
+  return `02:73:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+}
+
+test('sightings become machines in batches; labels survive; unchanged machines are not rewritten', () =>
+  withStore(async (store, isos) => {
     let clock = Date.parse('2026-11-21T10:00:00Z');
     const inventory = createInventory(store, isos, () => new Date(clock));
     const commit = createGroupCommit(store);
@@ -74,12 +92,7 @@ test('sightings become machines in batches; labels survive; unchanged machines a
     assert.equal(updated.lastSeen, '2026-11-21T10:00:05.000Z');
     await discovery.close();
     await commit.drain();
-  } finally {
-    await isos.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('a machine seen again while it waits to be written is written once, with what it said last', async () => {
   const batches: Sighting[][] = [];
@@ -116,11 +129,8 @@ test('a machine seen again while it waits to be written is written once, with wh
   assert.equal(batches.length, 2);
 });
 
-test("with a journal, machines ride on lease commits and each machine's event is committed with it or after", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
-  const store = openSqliteStore(dir);
-  const isos = createIsoCache();
-  try {
+test("with a journal, machines ride on lease commits and each machine's event is committed with it or after", () =>
+  withStore(async (store, isos) => {
     // What each commit held, by collection.
     const batches: string[][] = [];
     const counted = {
@@ -164,18 +174,10 @@ test("with a journal, machines ride on lease commits and each machine's event is
       macs,
     );
     await discovery.close();
-  } finally {
-    await isos.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a sighting is written flushMs after it, without a flush, and so is the next one (no standing timer)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
-  const store = openSqliteStore(dir);
-  const isos = createIsoCache();
-  try {
+test('a sighting is written flushMs after it, without a flush, and so is the next one (no standing timer)', () =>
+  withStore(async (store, isos) => {
     const inventory = createInventory(store, isos, () => new Date());
     const commit = createGroupCommit(store);
     const events = await createEventJournal(store, commit, () => new Date());
@@ -206,18 +208,10 @@ test('a sighting is written flushMs after it, without a flush, and so is the nex
     assert.deepEqual(written, ['52:54:00:00:02:01', '52:54:00:00:02:02'], 'the timer is armed again');
     await discovery.close();
     await commit.drain();
-  } finally {
-    await isos.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('closing writes every machine still pending, not just the first batch', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
-  const store = openSqliteStore(dir);
-  const isos = createIsoCache();
-  try {
+test('closing writes every machine still pending, not just the first batch', () =>
+  withStore(async (store, isos) => {
     const inventory = createInventory(store, isos, () => new Date());
     const commit = createGroupCommit(store);
     const events = await createEventJournal(store, commit, () => new Date());
@@ -231,26 +225,15 @@ test('closing writes every machine still pending, not just the first batch', asy
       maxBatch: 100,
     });
     // A boot storm's last 250 sightings when the daemon is told to stop: three batches' worth.
-    const macs = Array.from(
-      { length: 250 },
-      (_, i) => `02:73:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
-    );
+    const macs = Array.from({ length: 250 }, (_, i) => stormMac(i));
     for (const mac of macs) discovery.seen({ mac, userClasses: [] });
     await discovery.close();
     await commit.drain();
     assert.equal((await store.list('machines')).length, 250);
-  } finally {
-    await isos.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('while sightings keep coming, one batch per flushMs; once they stop for quietMs, the rest a batch per turn', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smelt-discovery-'));
-  const store = openSqliteStore(dir);
-  const isos = createIsoCache();
-  try {
+test('while sightings keep coming, one batch per flushMs; once they stop for quietMs, the rest a batch per turn', () =>
+  withStore(async (store, isos) => {
     const inventory = createInventory(store, isos, () => new Date());
     const commit = createGroupCommit(store, { rideMs: 1 });
     const events = await createEventJournal(store, commit, () => new Date());
@@ -268,13 +251,11 @@ test('while sightings keep coming, one batch per flushMs; once they stop for qui
       maxBatch: 10,
       quietMs: 150,
     });
-    const mac = (i: number) =>
-      `02:73:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
-    for (let i = 0; i < 100; i++) discovery.seen({ mac: mac(i), userClasses: [] });
+    for (let i = 0; i < 100; i++) discovery.seen({ mac: stormMac(i), userClasses: [] });
     // A storm: the same client speaks every 5 ms for 300 ms (a repeat, so nothing new to write).
     const start = Date.now();
     while (Date.now() - start < 300) {
-      discovery.seen({ mac: mac(0), userClasses: [] });
+      discovery.seen({ mac: stormMac(0), userClasses: [] });
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const elapsed = Date.now() - start;
@@ -300,9 +281,4 @@ test('while sightings keep coming, one batch per flushMs; once they stop for qui
     await discovery.close();
     await commit.drain();
     assert.equal((await store.list('machines')).length, 100);
-  } finally {
-    await isos.close();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
