@@ -47,6 +47,9 @@ TEST_PKGS=(
   qemu-system-x86  # real firmware booting from smeltd: QEMU (software emulation; KVM cannot run these ROMs)
   ipxe-qemu        # QEMU's NIC option ROMs (iPXE)
   ovmf             # UEFI firmware for QEMU
+  tgt              # tgtd/tgtadm: the user-space iSCSI target smeltd's copy-on-write disks are exported through
+  qemu-utils       # qemu-img (the per-machine qcow2 overlays) and qemu-io (the tests' iSCSI initiator)
+  qemu-block-extra # libiscsi for qemu-io: an iSCSI initiator in user space (this kernel has no iscsi_tcp)
   cloud-init         # `cloud-init schema` validates the rendered autoinstall user-data (never runs: see below)
   python3-yaml       # PyYAML, the YAML 1.1 parser cloud-init reads user-data with
   python3-jsonschema # checks the autoinstall section against Subiquity's schema

@@ -13,6 +13,11 @@ export interface SmeltdOptions {
   env?: Record<string, string>;
   /** Run inside a network namespace (argv prefix `ip netns exec NAME`). */
   netns?: string;
+  /**
+   * With netns: enter the network namespace alone (`nsenter --net`), not the private mount namespace `ip netns
+   * exec` makes, so that what the daemon's helpers mount (FUSE exports) is seen by other processes, as on a host.
+   */
+  hostMounts?: boolean;
   args?: string[];
 }
 
@@ -85,7 +90,10 @@ export async function startSmeltd(options: SmeltdOptions = {}): Promise<RunningS
   );
   writeFileSync(configPath, JSON.stringify(config));
   const argv = [smeltdBin, 'start', '--config', configPath, ...(options.args ?? [])];
-  const [command, ...args] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...argv] : argv;
+  const enter = options.hostMounts
+    ? ['nsenter', `--net=/run/netns/${options.netns ?? ''}`, '--']
+    : ['ip', 'netns', 'exec', options.netns ?? ''];
+  const [command, ...args] = options.netns ? [...enter, ...argv] : argv;
   const child = spawn(command ?? smeltdBin, args, {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createApiApp } from './api/app.ts';
 import { createIsoStore } from './api/iso-upload.ts';
@@ -27,6 +28,9 @@ import { createBootDecider } from './boot/decider.ts';
 import { createAdmissionControl } from './boot/admission.ts';
 import { reclaimMemory } from './reclaim-memory.ts';
 import { reclaimWhenIdle } from './idle-reclaim.ts';
+import { createCowTargets, targetIqnOf, type CowTargets } from './iscsi/cow-targets.ts';
+import { tgtAdmin } from './iscsi/tgt.ts';
+import type { StateView } from './view/state-view.ts';
 
 export interface RunningDaemon {
   api: { host: string; port: number };
@@ -60,7 +64,19 @@ export async function startDaemon(config: Config, log: Logger, version: string):
   // One group commit for the hot write paths (leases, discovered machines, events): one fsync per burst.
   const commit = createGroupCommit(store);
   const events = await createEventJournal(store, commit, () => new Date());
-  const inventory = createInventory(store, isos, () => new Date(), events);
+  const iscsiPrefix = config.iscsi.iqn;
+  const inventory = createInventory(
+    store,
+    isos,
+    () => new Date(),
+    events,
+    config.iscsi.enabled
+      ? {
+          portal: config.iscsi.portal ?? `${config.address}:3260`,
+          targetOf: (mac) => targetIqnOf(iscsiPrefix, mac),
+        }
+      : undefined,
+  );
   const metrics = createMetrics();
   // What boot-time requests read (DHCP, iPXE scripts): memory kept current by the store's watch.
   const view = await createStateView(store);
@@ -71,11 +87,13 @@ export async function startDaemon(config: Config, log: Logger, version: string):
     now: Date.now,
     log: log.child({ subsystem: 'discovery' }),
   });
+  const disks = config.iscsi.enabled ? startCowTargets(config, view, log) : undefined;
   const discoveryPending = metrics.gauge('smelt_discovery_pending', 'Machines seen and waiting to be written');
   metrics.onCollect(() => {
     discoveryPending.set(discovery.pending());
   });
   const closeState = async () => {
+    await disks?.close();
     view.close();
     await discovery.close();
     await commit.drain();
@@ -233,4 +251,26 @@ function loadOui(log: Logger): OuiLookup | undefined {
     log.warn({ err: error }, 'could not load the OUI vendor table; machines will have no vendor names');
     return undefined;
   }
+}
+
+/** The daemon's copy-on-write iSCSI disks follow the deployments: one pass now, one after every change to them. */
+function startCowTargets(config: Config, view: StateView, log: Logger): CowTargets {
+  const disks = createCowTargets({
+    dir: config.iscsi.overlays ?? join(config.dataDir, 'iscsi'),
+    iqn: config.iscsi.iqn,
+    firstTid: config.iscsi.firstTid,
+    tgt: tgtAdmin({ control: config.iscsi.control }),
+    wanted: function* () {
+      for (const deployment of view.deployments()) {
+        const base = deployment.type === 'live' ? deployment.live?.iscsi?.base : undefined;
+        if (base !== undefined) yield { mac: deployment.mac, base };
+      }
+    },
+    log: log.child({ subsystem: 'iscsi' }),
+  });
+  view.onChange((collection) => {
+    if (collection === 'deployments') void disks.reconcile();
+  });
+  void disks.reconcile();
+  return disks;
 }

@@ -30,14 +30,28 @@ export const liveSchema = z.strictObject({
     .optional(),
   /** Which initramfs the boot's initrd is: Debian live-boot (boot=live fetch=) or dracut (root=live:). */
   style: z.enum(liveStyles).optional(),
-  /** iSCSI root: the target, booted by iPXE's sanboot and named in DHCP option 17. */
+  /**
+   * iSCSI root, booted by iPXE's sanboot and named in DHCP option 17: an existing target (server and target), or
+   * `base`, a disk image on the daemon's host of which the machine gets a copy-on-write disk of its own, exported
+   * by the daemon (config `iscsi`; iscsi/cow-targets.ts), which then fills in server, target and lun itself.
+   */
   iscsi: z
     .strictObject({
-      server: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' }),
-      target: z.string().regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
-        message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
-      }),
+      server: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' })
+        .optional(),
+      target: z
+        .string()
+        .regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
+          message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
+        })
+        .optional(),
       lun: z.number().int().min(0).max(255).default(0),
+      base: z
+        .string()
+        .regex(/^\/[^\s,$"'\\`]+$/, { message: "an absolute path on the daemon's host, without spaces or commas" })
+        .optional(),
     })
     .optional(),
 });

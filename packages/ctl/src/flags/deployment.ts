@@ -56,6 +56,12 @@ export const deploymentSettingFlags = {
     aliases: ['iscsi-server', 'iscsiserver'],
   }),
   iscsiLun: Flags.integer({ description: 'live: iSCSI LUN [default: 0]', min: 0, max: 255, aliases: ['iscsi-lun'] }),
+  iscsiBase: Flags.string({
+    description:
+      "live: a disk image on the daemon's host; the machine gets a copy-on-write iSCSI disk of its own over it " +
+      '(daemon config iscsi.enabled)',
+    aliases: ['iscsi-base', 'iscsibase'],
+  }),
   image: Flags.string({
     description: 'image: the disk image to write (.img, .img.gz; http(s) URL or a path the daemon serves)',
   }),
@@ -85,6 +91,7 @@ export const deploymentFlagFor: Readonly<Record<string, string>> = {
   'live.iscsi.target': 'iscsiTarget',
   'live.iscsi.server': 'iscsiServer',
   'live.iscsi.lun': 'iscsiLun',
+  'live.iscsi.base': 'iscsiBase',
   'image.url': 'image',
   'image.sha256': 'imageSha256',
 };
@@ -130,15 +137,20 @@ function liveFromFlags(flags: Partial<DeploymentSettingFlagValues>): Record<stri
   if ((flags.iscsiTarget === undefined) !== (flags.iscsiServer === undefined)) {
     throw usageFailure('--iscsiTarget and --iscsiServer go together');
   }
+  if (flags.iscsiBase !== undefined && flags.iscsiTarget !== undefined) {
+    throw usageFailure('--iscsiBase makes a disk of its own: give it without --iscsiTarget and --iscsiServer');
+  }
   const live = definedOnly({
     nfsRoot: flags.nfsRoot,
     rw: flags.rw,
     rootfs: flags.rootfs,
     style: flags.liveStyle,
     iscsi:
-      flags.iscsiTarget === undefined
-        ? undefined
-        : definedOnly({ target: flags.iscsiTarget, server: flags.iscsiServer, lun: flags.iscsiLun }),
+      flags.iscsiBase !== undefined
+        ? { base: flags.iscsiBase }
+        : flags.iscsiTarget === undefined
+          ? undefined
+          : definedOnly({ target: flags.iscsiTarget, server: flags.iscsiServer, lun: flags.iscsiLun }),
   });
   return Object.keys(live).length > 0 ? live : undefined;
 }

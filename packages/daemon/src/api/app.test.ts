@@ -507,6 +507,29 @@ describe('API', () => {
       assert.equal(deploymentSchema.parse(ok(reply, 201)).address, '10.0.0.21');
     });
 
+    test('an iSCSI base on a daemon that makes no disks, or an iSCSI root naming nothing: 400 with what to do', async () => {
+      const mac = '52:54:00:00:00:99';
+      const based = problem(
+        await call('POST', '/api/v1/deployments', {
+          json: { mac, boot: 'debian', type: 'live', live: { iscsi: { base: '/images/base.img' } } },
+        }),
+        400,
+        'invalid_request',
+      );
+      assert.deepEqual(
+        errorsOf(based).map((e) => `${e.in}.${e.path}`),
+        ['body.live.iscsi.base'],
+      );
+      assert.match(errorsOf(based)[0]?.message ?? '', /iscsi\.enabled/);
+      const empty = problem(
+        await call('POST', '/api/v1/deployments', { json: { mac, boot: 'debian', type: 'live', live: { iscsi: {} } } }),
+        400,
+        'invalid_request',
+      );
+      assert.match(errorsOf(empty)[0]?.message ?? '', /server and target\), or a base image/);
+      problem(await call('GET', `/api/v1/deployments/${mac}`), 404, 'not_found');
+    });
+
     test('DELETE by name', async () => {
       ok(await call('DELETE', '/api/v1/deployments/52-54-00-00-00-03'), 204);
       problem(await call('GET', `/api/v1/deployments/${MAC3}`), 404, 'not_found');

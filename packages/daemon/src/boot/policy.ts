@@ -57,13 +57,10 @@ export function decideBoot(input: PolicyInput): ScriptSpec {
     case 'running':
       // A diskless ("running") machine boots its OS from the network every time.
       if (deployment.type === 'live' && deployment.live?.iscsi) {
-        return {
-          kind: 'sanboot',
-          mac,
-          deployment: deployment.name,
-          uri: iscsiUri(deployment.live.iscsi),
-          initiator: initiatorIqn(mac),
-        };
+        const uri = iscsiUri(deployment.live.iscsi);
+        // A managed disk's target is filled in when the deployment is stored; without one there is nothing to boot.
+        if (!uri) return hold('failed');
+        return { kind: 'sanboot', mac, deployment: deployment.name, uri, initiator: initiatorIqn(mac) };
       }
       if (!input.boot || !input.token) return hold('failed');
       if (deployment.type === 'live') return installer(input, input.boot, liveArgs(input, deployment, input.token));
@@ -132,7 +129,8 @@ function splitCmdline(cmdline: string | undefined): string[] {
 }
 
 /** RFC 4173 §5 root path: iscsi:<server>:<protocol>:<port>:<LUN>:<target> (protocol and port may be empty). */
-export function iscsiUri(iscsi: { server: string; target: string; lun: number }): string {
+export function iscsiUri(iscsi: { server?: string; target?: string; lun: number }): string | undefined {
+  if (iscsi.server === undefined || iscsi.target === undefined) return undefined;
   const [host, port = ''] = iscsi.server.split(':');
   return `iscsi:${host ?? ''}::${port}:${String(iscsi.lun)}:${iscsi.target}`;
 }

@@ -158,6 +158,35 @@ export const configSchema = z
         wipeBoot: z.string().min(1).optional(),
       })
       .prefault({}),
+    /**
+     * Copy-on-write iSCSI disks for diskless machines (iscsi/cow-targets.ts): for a deployment's live.iscsi.base,
+     * the daemon makes a qcow2 overlay per machine, exposes it with qemu-storage-daemon (FUSE) and has tgtd
+     * export it to that machine's initiator name alone. Needs root (tgtadm's socket, /dev/fuse), a running tgtd and
+     * the Debian packages tgt, qemu-utils and qemu-system-common.
+     */
+    iscsi: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** HOST:PORT machines reach tgtd at; absent: the daemon's address, port 3260. */
+        portal: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' })
+          .optional(),
+        /** tgtd's control port (`tgtd -C N`, `tgtadm -C N`); 0 is the system's tgtd. */
+        control: z.number().int().min(0).max(65_535).default(0),
+        /** Where the overlays live; absent: dataDir/iscsi. Each holds only what its machine wrote. */
+        overlays: z.string().startsWith('/', { message: 'use an absolute path' }).optional(),
+        /** Targets are named PREFIX-<mac>; the daemon removes only targets of this prefix. */
+        iqn: z
+          .string()
+          .regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
+            message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
+          })
+          .default('iqn.2026-11.org.smelt:disk'),
+        /** The daemon's targets take tgtd target ids from here up, clear of an operator's own. */
+        firstTid: z.number().int().min(1).max(1_000_000).default(1000),
+      })
+      .prefault({}),
     store: storeSchema.default({ kind: 'sqlite' }),
     log: z.strictObject({ level: z.enum(logLevels).default('info') }).prefault({}),
   })
@@ -293,6 +322,12 @@ export const configKeys = {
   'lifecycle.pollSeconds': 'number',
   'lifecycle.provisionTimeout': 'number',
   'lifecycle.wipeBoot': 'string',
+  'iscsi.enabled': 'boolean',
+  'iscsi.portal': 'string',
+  'iscsi.control': 'number',
+  'iscsi.overlays': 'string',
+  'iscsi.iqn': 'string',
+  'iscsi.firstTid': 'number',
   'store.kind': 'string',
   'store.sync': 'string',
   'store.endpoints': 'list',

@@ -40,12 +40,13 @@ export function createDeploymentView(view: StateView): DeploymentView {
       const d = view.deployment(mac);
       if (!d) return {};
       const iscsi = d.type === 'live' ? d.live?.iscsi : undefined;
+      const rootPath = iscsi && iscsiUri(iscsi);
       return {
         hostname: d.hostname,
         gateway: d.gateway,
         dns: d.dns,
         domain: d.domain,
-        ...(iscsi && { rootPath: iscsiUri(iscsi) }),
+        ...(rootPath && { rootPath }),
       };
     },
     close: stop,

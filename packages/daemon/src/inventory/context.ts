@@ -10,8 +10,23 @@ import { tokenSchema } from './tokens.ts';
 import type { EventJournal } from '../events/journal.ts';
 
 /** What every inventory module shares: the typed collections, one write lock, and the clock. */
-export function createInventoryContext(store: Store, isos: IsoCache, now: () => Date, events?: EventJournal) {
+/** The daemon's own iSCSI disks (config `iscsi`), which a deployment's live.iscsi.base asks for. */
+export interface ManagedIscsi {
+  /** HOST:PORT machines reach tgtd at. */
+  portal: string;
+  /** The target a machine's disk is exported as. */
+  targetOf(mac: string): string;
+}
+
+export function createInventoryContext(
+  store: Store,
+  isos: IsoCache,
+  now: () => Date,
+  events?: EventJournal,
+  iscsi?: ManagedIscsi,
+) {
   return {
+    iscsi,
     boots: typedCollection(store, 'boots', bootSchema),
     deployments: typedCollection(store, 'deployments', deploymentSchema),
     machines: typedCollection(store, 'machines', machineRecordSchema),

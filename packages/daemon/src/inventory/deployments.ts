@@ -36,6 +36,24 @@ export function createDeploymentInventory(ctx: InventoryContext) {
     return row;
   }
 
+  /**
+   * A disk the daemon makes (live.iscsi.base) is exported at the daemon's portal as the machine's own target, LUN 1
+   * (tgtd's LUN 0 is its controller): those fields are the daemon's, whatever the request said.
+   */
+  function withIscsiTarget(deployment: Deployment): Deployment {
+    const iscsi = deployment.live?.iscsi;
+    if (deployment.type !== 'live' || !deployment.live || iscsi?.base === undefined) return deployment;
+    if (!ctx.iscsi) {
+      throw invalidField(
+        'body',
+        'live.iscsi.base',
+        'this daemon makes no iSCSI disks: set iscsi.enabled in its config (and run tgtd), or name an existing target',
+      );
+    }
+    const target = { ...iscsi, server: ctx.iscsi.portal, target: ctx.iscsi.targetOf(deployment.mac), lun: 1 };
+    return { ...deployment, live: { ...deployment.live, iscsi: target } };
+  }
+
   /** Rules against the other deployments and the boots: one name, one address, an existing boot. */
   async function checkAgainstOthers(deployment: Deployment): Promise<void> {
     checkLive(deployment);
@@ -93,7 +111,7 @@ export function createDeploymentInventory(ctx: InventoryContext) {
         }
         const now = ctx.timestamp();
         const name = spec.name ?? defaultName(spec);
-        const deployment: Deployment = { ...spec, name, state: 'provisioning', createdAt: now, updatedAt: now };
+        const deployment = withIscsiTarget({ ...spec, name, state: 'provisioning', createdAt: now, updatedAt: now });
         await checkAgainstOthers(deployment);
         await ensureMachine(spec.mac, now);
         // The deployment and its phone-home token appear together or not at all.
@@ -120,9 +138,10 @@ export function createDeploymentInventory(ctx: InventoryContext) {
             fieldErrorsFromZod(parsed.error, 'body'),
           );
         }
-        await checkAgainstOthers(parsed.data);
-        await ctx.deployments.put(row.key, parsed.data, row.version);
-        return parsed.data;
+        const deployment = withIscsiTarget(parsed.data);
+        await checkAgainstOthers(deployment);
+        await ctx.deployments.put(row.key, deployment, row.version);
+        return deployment;
       }),
 
     delete: (ref: string) =>
@@ -267,5 +286,9 @@ function checkLive(deployment: Deployment): void {
   const roots = [live?.nfsRoot, live?.rootfs, live?.iscsi].filter((root) => root !== undefined).length;
   if (roots !== 1) {
     throw invalidField('body', 'live', 'a live deployment needs exactly one root: nfsRoot, rootfs or iscsi');
+  }
+  const iscsi = live?.iscsi;
+  if (iscsi && iscsi.base === undefined && (iscsi.server === undefined || iscsi.target === undefined)) {
+    throw invalidField('body', 'live.iscsi', 'name an existing target (server and target), or a base image');
   }
 }

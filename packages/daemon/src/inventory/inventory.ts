@@ -2,7 +2,7 @@ import type { IsoCache } from '../iso/cache.ts';
 import type { Store } from '../store/store.ts';
 import type { EventJournal } from '../events/journal.ts';
 import { createBootInventory } from './boots.ts';
-import { createInventoryContext } from './context.ts';
+import { createInventoryContext, type ManagedIscsi } from './context.ts';
 import { createDefaultsInventory } from './defaults.ts';
 import { createDeploymentInventory } from './deployments.ts';
 import { createLeaseInventory } from './leases.ts';
@@ -14,8 +14,9 @@ export function createInventory(
   isos: IsoCache,
   now: () => Date = () => new Date(),
   events?: EventJournal,
+  iscsi?: ManagedIscsi,
 ) {
-  const ctx = createInventoryContext(store, isos, now, events);
+  const ctx = createInventoryContext(store, isos, now, events, iscsi);
   return {
     boots: createBootInventory(ctx),
     deployments: createDeploymentInventory(ctx),
