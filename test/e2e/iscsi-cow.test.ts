@@ -10,14 +10,14 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createLab, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
+import { alive, createLab, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
 import type { Netns } from '../harness/netns.ts';
 import { exited, run } from '../harness/process.ts';
 import { startSmeltd, type RunningSmeltd } from '../harness/smeltd.ts';
 
 const SERVER = '10.74.0.1';
 // tgtd's control socket (/var/run/tgtd/socket.N) is not in the network namespace: a number of this process's own.
-const CONTROL = 20_000 + (process.pid % 40_000);
+const CONTROL = 1000 + (process.pid % 30_000); // tgtd takes 0-32767
 const PREFIX = 'iqn.2026-11.org.smelt:disk';
 const MACS = ['52:54:00:74:00:01', '52:54:00:74:00:02'] as const;
 const initiatorOf = (mac: string) => `iqn.2026-11.org.smelt:${mac.replaceAll(':', '-')}`;
@@ -96,14 +96,24 @@ before(async () => {
   writeFileSync(base, image);
   // tgtd and smeltd enter the server's network namespace only: tgtd must see the FUSE mounts smeltd's
   // qemu-storage-daemons make, as on a host (`ip netns exec` would give each a private mount namespace).
-  tgtd = spawn(
+  const started = spawn(
     'nsenter',
     [`--net=/run/netns/${server.name}`, '--', 'tgtd', '-f', '-C', String(CONTROL), '--iscsi', `portal=${SERVER}:3260`],
-    { stdio: 'ignore' },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  await waitUntil('tgtd', async () =>
-    (await tgtadm('--mode', 'target', '--op', 'show')).code === 0 ? true : undefined,
-  );
+  tgtd = started;
+  let tgtdOutput = '';
+  started.stdout.on('data', (chunk: Buffer) => (tgtdOutput += chunk.toString()));
+  started.stderr.on('data', (chunk: Buffer) => (tgtdOutput += chunk.toString()));
+  try {
+    await waitUntil(
+      'tgtd',
+      async () => ((await tgtadm('--mode', 'target', '--op', 'show')).code === 0 ? true : undefined),
+      30_000,
+    );
+  } catch (error) {
+    throw new Error(`tgtd (exit ${String(started.exitCode)}): ${tgtdOutput}`, { cause: error });
+  }
   daemon = await smeltd();
   const boot = await smeltctlIn(lab, server, daemon, [
     'create',
@@ -222,6 +232,34 @@ test("release removes the machine's target and its writes; the other machine kee
   assert.equal(deploy.code, 0, deploy.stderr);
   await waitUntil('the target back', async () => ((await targets()).length === 2 ? true : undefined), 20_000);
   await qemuIoOk(MACS[0], ['read -P 0xbb 4096 4096']);
+});
+
+test('a storage daemon that died is started again over the same overlay at the next pass; the writes are kept', async () => {
+  const { lab, server, daemon } = ready();
+  const dir = join(daemon.dataDir, 'iscsi');
+  const pidFile = join(dir, '52-54-00-74-00-02.pid');
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  await waitUntil('the storage daemon gone', () => (alive(pid) ? undefined : true));
+  // Any change to the deployments runs a pass (and a failed one is retried every 30 s).
+  const update = await smeltctlIn(lab, server, daemon, ['update', 'deployment', 'd1', '--hostname', 'm2']);
+  assert.equal(update.code, 0, update.stderr);
+  await waitUntil(
+    'a new storage daemon',
+    () => {
+      const now = Number(readFileSync(pidFile, 'utf8').trim());
+      return now !== pid && now > 0 ? now : undefined;
+    },
+    20_000,
+  );
+  await waitUntil(
+    'the disk back',
+    async () => {
+      const { code, output } = await qemuIo(targetOf(MACS[1]), initiatorOf(MACS[1]), ['read -P 0x22 4096 4096']);
+      return code === 0 && !/fail|error/i.test(output) ? true : undefined;
+    },
+    20_000,
+  );
 });
 
 test('bad input: a base with a target, or a relative base, is refused with what to do', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { initiatorIqn } from '../boot/policy.ts';
@@ -97,7 +98,7 @@ export function createCowTargets(options: CowTargetsOptions) {
       if (target) await tgt.remove(target.tid);
       ours.delete(iqn);
     };
-    if ((await overlayBase(files)) !== base) {
+    if ((await overlayBase(files)) !== base || !existsSync(files.overlay)) {
       // A new deployment, or one moved to another base: a fresh overlay; nothing may serve the old one meanwhile.
       await dropTarget();
       await unexportOverlay(files);
