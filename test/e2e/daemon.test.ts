@@ -432,6 +432,7 @@ test('`smeltd config show` prints the effective config as YAML: file < environme
     ipxe: { dir: '/usr/lib/ipxe', bios: 'undionly.kpxe', efi64: 'ipxe.efi', arm64: 'arm64-efi/ipxe.efi' },
     templates: {},
     lifecycle: { unknown: 'hold', pollSeconds: 10, provisionTimeout: 7200 },
+    iscsi: { enabled: false, control: 0, iqn: 'iqn.2026-11.org.smelt:disk', firstTid: 1000 },
     store: { kind: 'sqlite' },
     log: { level: 'warn' }, // file
   });

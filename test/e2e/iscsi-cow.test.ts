@@ -244,11 +244,19 @@ test('a storage daemon that died is started again over the same overlay at the n
   // Any change to the deployments runs a pass (and a failed one is retried every 30 s).
   const update = await smeltctlIn(lab, server, daemon, ['update', 'deployment', 'd1', '--hostname', 'm2']);
   assert.equal(update.code, 0, update.stderr);
+  // The pass removes the dead daemon's pid file before the new daemon writes its own: absent for a moment.
+  const pidNow = () => {
+    try {
+      return Number(readFileSync(pidFile, 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  };
   await waitUntil(
     'a new storage daemon',
     () => {
-      const now = Number(readFileSync(pidFile, 'utf8').trim());
-      return now !== pid && now > 0 ? now : undefined;
+      const now = pidNow();
+      return now !== undefined && now !== pid && now > 0 ? now : undefined;
     },
     20_000,
   );
