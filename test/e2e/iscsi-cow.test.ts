@@ -137,6 +137,12 @@ after(async () => {
     } catch {
       // already gone
     }
+    await waitUntil('a storage daemon to stop', () => (alive(pid) ? undefined : true), 10_000).catch(() => undefined);
+  }
+  // A storage daemon killed with SIGKILL (the mending test) leaves its FUSE mount: none may outlive the lab.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  for (const point of mounts.map((line) => line.split(' ')[4] ?? '')) {
+    if (lab && point.startsWith(`${lab.dir}/`)) await run('umount', ['-l', point]);
   }
   if (tgtd) {
     // tgtd ignores SIGTERM while it has targets (its own shutdown is `tgtadm --op delete --mode system`).
