@@ -9,76 +9,59 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { alive, createLab, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
+import {
+  initiatorOf,
+  qemuIo as qemuIoIn,
+  qemuIoOk as qemuIoOkIn,
+  startTgtd,
+  stopStorageDaemons,
+  storageDaemonPids as pidsIn,
+  targetOf,
+  type RunningTgtd,
+} from '../harness/iscsi.ts';
 import type { Netns } from '../harness/netns.ts';
-import { exited, run } from '../harness/process.ts';
 import { startSmeltd, type RunningSmeltd } from '../harness/smeltd.ts';
 
 const SERVER = '10.74.0.1';
-// tgtd's control socket (/var/run/tgtd/socket.N) is not in the network namespace: a number of this process's own.
-const CONTROL = 1000 + (process.pid % 30_000); // tgtd takes 0-32767
-const PREFIX = 'iqn.2026-11.org.smelt:disk';
+const PORTAL = `${SERVER}:3260`;
 const MACS = ['52:54:00:74:00:01', '52:54:00:74:00:02'] as const;
-const initiatorOf = (mac: string) => `iqn.2026-11.org.smelt:${mac.replaceAll(':', '-')}`;
-const targetOf = (mac: string) => `${PREFIX}-${mac.replaceAll(':', '-')}`;
 
 let lab: Lab | undefined;
 let server: Netns | undefined;
 let machine: Netns | undefined;
-let tgtd: ChildProcess | undefined;
+let tgtd: RunningTgtd | undefined;
 const daemons: RunningSmeltd[] = [];
 let daemon: RunningSmeltd | undefined;
 let base = '';
 
-function ready(): { lab: Lab; server: Netns; machine: Netns; daemon: RunningSmeltd } {
-  if (!lab || !server || !machine || !daemon) throw new Error('the lab did not come up');
-  return { lab, server, machine, daemon };
+function ready(): { lab: Lab; server: Netns; machine: Netns; daemon: RunningSmeltd; tgtd: RunningTgtd } {
+  if (!lab || !server || !machine || !daemon || !tgtd) throw new Error('the lab did not come up');
+  return { lab, server, machine, daemon, tgtd };
 }
 
-const tgtadm = (...args: string[]) => run('tgtadm', ['-C', String(CONTROL), '--lld', 'iscsi', ...args]);
-
-async function targets(): Promise<string[]> {
-  const listing = await tgtadm('--mode', 'target', '--op', 'show');
-  assert.equal(listing.code, 0, listing.stderr);
-  return [...listing.stdout.matchAll(/^Target \d+: (\S+)$/gm)].map((match) => match[1] ?? '');
-}
-
-/** qemu-io in the machine's namespace, logged in as `initiator` to `target` LUN 1; its output (exit status kept). */
-async function qemuIo(target: string, initiator: string, commands: string[]) {
-  const { machine } = ready();
-  const image = `driver=iscsi,transport=tcp,portal=${SERVER}:3260,target=${target},lun=1,initiator-name=${initiator}`;
-  const args = ['netns', 'exec', machine.name, 'qemu-io', '--image-opts', image];
-  for (const command of commands) args.push('-c', command);
-  const result = await run('ip', args, { timeoutMs: 30_000 });
-  return { code: result.code, output: result.stdout + result.stderr };
-}
-
-/** Runs qemu-io commands that must all succeed (a `read -P` that finds another pattern prints a failure). */
-async function qemuIoOk(mac: string, commands: string[]): Promise<void> {
-  const { code, output } = await qemuIo(targetOf(mac), initiatorOf(mac), commands);
-  assert.equal(code, 0, output);
-  assert.doesNotMatch(output, /fail|error|mismatch/i, output);
-}
+const targets = () => ready().tgtd.targets();
+const qemuIo = (target: string, initiator: string, commands: string[]) =>
+  qemuIoIn(ready().machine, PORTAL, target, initiator, commands);
+const qemuIoOk = (mac: string, commands: string[]) => qemuIoOkIn(ready().machine, PORTAL, mac, commands);
+const storageDaemonPids = () => pidsIn(ready().daemon.dataDir);
 
 /** smeltd in the server's namespace, making iSCSI disks; a restart when given the last one's data directory. */
 async function smeltd(dataDir?: string): Promise<RunningSmeltd> {
   const started = await startSmeltd({
     netns: server?.name ?? '',
+    // As tgtd (harness/iscsi.ts): the network namespace alone, so that tgtd sees the FUSE mounts.
     hostMounts: true,
     dataDir: dataDir ?? join(lab?.dir ?? '', 'data'),
-    config: { address: SERVER, interface: 'is0', dhcp: { mode: 'off' }, iscsi: { enabled: true, control: CONTROL } },
+    config: {
+      address: SERVER,
+      interface: 'is0',
+      dhcp: { mode: 'off' },
+      iscsi: { enabled: true, control: tgtd?.control ?? 0 },
+    },
   });
   daemons.push(started);
   return started;
-}
-
-function storageDaemonPids(): number[] {
-  const dir = join(ready().daemon.dataDir, 'iscsi');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((name) => name.endsWith('.pid'))
-    .map((name) => Number(readFileSync(join(dir, name), 'utf8').trim()));
 }
 
 before(async () => {
@@ -94,26 +77,7 @@ before(async () => {
   const image = Buffer.alloc(16 * 1024 * 1024, 0xbb);
   image.write('BASE', 0);
   writeFileSync(base, image);
-  // tgtd and smeltd enter the server's network namespace only: tgtd must see the FUSE mounts smeltd's
-  // qemu-storage-daemons make, as on a host (`ip netns exec` would give each a private mount namespace).
-  const started = spawn(
-    'nsenter',
-    [`--net=/run/netns/${server.name}`, '--', 'tgtd', '-f', '-C', String(CONTROL), '--iscsi', `portal=${SERVER}:3260`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  tgtd = started;
-  let tgtdOutput = '';
-  started.stdout.on('data', (chunk: Buffer) => (tgtdOutput += chunk.toString()));
-  started.stderr.on('data', (chunk: Buffer) => (tgtdOutput += chunk.toString()));
-  try {
-    await waitUntil(
-      'tgtd',
-      async () => ((await tgtadm('--mode', 'target', '--op', 'show')).code === 0 ? true : undefined),
-      30_000,
-    );
-  } catch (error) {
-    throw new Error(`tgtd (exit ${String(started.exitCode)}): ${tgtdOutput}`, { cause: error });
-  }
+  tgtd = await startTgtd(server, PORTAL);
   daemon = await smeltd();
   const boot = await smeltctlIn(lab, server, daemon, [
     'create',
@@ -121,35 +85,17 @@ before(async () => {
     '--name',
     'b',
     '--kernel',
-    'http://10.74.0.1/k',
+    `http://${SERVER}/k`,
     '--initrd',
-    'http://10.74.0.1/i',
+    `http://${SERVER}/i`,
   ]);
   assert.equal(boot.code, 0, boot.stderr);
 });
 
 after(async () => {
   for (const started of daemons) await started.stop();
-  // The storage daemons outlive smeltd by design: end the ones this test's daemon started, by their pid files.
-  for (const pid of daemon ? storageDaemonPids() : []) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    await waitUntil('a storage daemon to stop', () => (alive(pid) ? undefined : true), 10_000).catch(() => undefined);
-  }
-  // A storage daemon killed with SIGKILL (the mending test) leaves its FUSE mount: none may outlive the lab.
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-  for (const point of mounts.map((line) => line.split(' ')[4] ?? '')) {
-    if (lab && point.startsWith(`${lab.dir}/`)) await run('umount', ['-l', point]);
-  }
-  if (tgtd) {
-    // tgtd ignores SIGTERM while it has targets (its own shutdown is `tgtadm --op delete --mode system`).
-    await tgtadm('--mode', 'system', '--op', 'delete', '--force');
-    if (tgtd.exitCode === null) tgtd.kill('SIGKILL');
-    await exited(tgtd);
-  }
+  if (daemon && lab) await stopStorageDaemons(daemon.dataDir, lab.dir);
+  await tgtd?.stop();
   await lab?.close();
 });
 

@@ -180,6 +180,26 @@ describe('server mode, fed the captured clients', () => {
     );
   });
 
+  test('a client already running iPXE gets no option 17: its script names the target and the initiator', () => {
+    const { table } = world();
+    const request = fixture('ipxe-bios-discover');
+    const facts = clientFacts(request);
+    assert.ok(facts?.ipxe);
+    const decision = decideServer({
+      request,
+      facts,
+      table,
+      server,
+      subnet: subnets[0],
+      stage: undefined,
+      host: { rootPath: 'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1', hostname: 'web1' },
+      ports,
+    });
+    const reply = replyOf(decision).reply;
+    assert.equal(reply.options.get(Option.rootPath), undefined);
+    assert.equal(text(reply, Option.hostname), 'web1', 'the rest of the host settings still apply');
+  });
+
   test('a relayed DISCOVER is answered to the relay on port 67, with option 82 echoed', () => {
     const { serve } = world();
     const request = fixture('udhcpc-discover');

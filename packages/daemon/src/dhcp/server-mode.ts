@@ -79,7 +79,7 @@ export function decideServer(input: ServerModeInput): Decision {
       if (!subnet) return { kind: 'ignore', reason: 'no-subnet' };
       const reply = replyTo(request, MessageType.ack, server);
       reply.ciaddr = request.ciaddr;
-      addNetworkOptions(reply, subnet, input.host, undefined);
+      addNetworkOptions(reply, subnet, hostOptions(input), undefined);
       if (input.stage) addBootOptions(reply, request, input.stage, server, facts);
       echoRelayAgentInfo(reply, request);
       return { kind: 'reply', reply, to: destinationOf(request, false, input.ports), persist: [] };
@@ -89,12 +89,21 @@ export function decideServer(input: ServerModeInput): Decision {
   }
 }
 
+/**
+ * The host's own settings, but no root path (option 17) for a client already running iPXE: its per-MAC script
+ * names the iSCSI target and sets the initiator name the target admits, and iPXE's autoboot would otherwise try a
+ * DHCP root path first, under its default initiator name, before it fetches the script.
+ */
+function hostOptions(input: ServerModeInput): ServerModeInput['host'] {
+  return input.facts.ipxe && input.host.rootPath !== undefined ? { ...input.host, rootPath: undefined } : input.host;
+}
+
 function lease(input: ServerModeInput, subnet: Subnet, type: number, address: number, persist: LeaseEntry[]): Decision {
   const { request, server, facts } = input;
   const reply = replyTo(request, type, server);
   if (type === MessageType.ack) reply.ciaddr = request.ciaddr;
   reply.yiaddr = ipv4Text(address);
-  addNetworkOptions(reply, subnet, input.host, subnet.leaseTime);
+  addNetworkOptions(reply, subnet, hostOptions(input), subnet.leaseTime);
   if (input.stage) addBootOptions(reply, request, input.stage, server, facts);
   echoRelayAgentInfo(reply, request);
   return { kind: 'reply', reply, to: destinationOf(request, false, input.ports), persist };
