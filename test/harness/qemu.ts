@@ -88,6 +88,11 @@ export interface VmOptions {
   memoryMb?: number;
   /** A raw disk image file attached as a virtio-blk disk (writable, boot order after the NIC); default none. */
   disk?: string;
+  /**
+   * BIOS only: boot this image first with QEMU's -kernel, e.g. Debian's full iPXE (/usr/lib/ipxe/ipxe.lkrn),
+   * which has iSCSI; QEMU's own NIC ROMs are built small, without it.
+   */
+  kernel?: string;
 }
 
 export interface RunningVm {
@@ -162,6 +167,7 @@ export function qemuArgs(options: VmOptions, files: { serial: string; firmware: 
       : // romfile= (empty): no iPXE ROM; OVMF's VirtioNetDxe and its PXE do the network boot.
         `virtio-net-pci,netdev=net0,mac=${options.mac},romfile=,bootindex=1`,
   ];
+  if (options.kernel !== undefined) args.push('-kernel', options.kernel);
   if (options.disk !== undefined) {
     // QEMU's -drive splits on commas: a path with one would be misread.
     if (options.disk.includes(',')) throw new Error(`a disk path with a comma cannot go to -drive: ${options.disk}`);
