@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { initiatorIqn } from '../boot/policy.ts';
 import {
   createOverlay,
   exportOverlay,
+  fuseMounts,
   isExported,
   overlayBase,
   overlayFiles,
@@ -35,6 +36,14 @@ export interface CowTargetsOptions {
   storageDaemon?: string;
 }
 
+/** What one pass found: tgtd's targets of our prefix by name, every target id in use, the files, the mounts. */
+interface PassState {
+  ours: Map<string, TgtTarget>;
+  tids: Set<number>;
+  names: ReadonlySet<string>;
+  mounts: ReadonlySet<string>;
+}
+
 /** PREFIX-52-54-00-12-34-56: the target a machine's disk is exported as. */
 export function targetIqnOf(prefix: string, mac: string): string {
   return `${prefix}-${mac.replaceAll(':', '-')}`;
@@ -63,17 +72,20 @@ export function createCowTargets(options: CowTargetsOptions) {
     const targets = await tgt.targets();
     const ours = new Map(targets.filter((t) => t.iqn.startsWith(`${options.iqn}-`)).map((t) => [t.iqn, t]));
     const tids = new Set(targets.map((t) => t.tid));
+    // Read once a pass, not once a disk: the directory and the mount table.
+    const names = new Set(await readdir(dir));
+    const mounts = await fuseMounts();
     let failed = false;
     for (const [mac, base] of wanted) {
       try {
-        await ensure(mac, base, ours, tids);
+        await ensure(mac, base, { ours, tids, names, mounts });
       } catch (error) {
         failed = true;
         log.error({ err: error, mac, base }, 'could not export the iSCSI disk; trying again later');
       }
     }
     const present = new Set<string>();
-    for (const name of await readdir(dir)) {
+    for (const name of names) {
       const match = fileMac.exec(name);
       if (match?.[1]) present.add(match[1].replaceAll('-', ':'));
     }
@@ -90,7 +102,8 @@ export function createCowTargets(options: CowTargetsOptions) {
     return !failed;
   }
 
-  async function ensure(mac: string, base: string, ours: Map<string, TgtTarget>, tids: Set<number>): Promise<void> {
+  async function ensure(mac: string, base: string, seen: PassState): Promise<void> {
+    const { ours, tids, names, mounts } = seen;
     const files = overlayFiles(dir, mac);
     const iqn = targetIqnOf(options.iqn, mac);
     const dropTarget = async () => {
@@ -98,14 +111,14 @@ export function createCowTargets(options: CowTargetsOptions) {
       if (target) await tgt.remove(target.tid);
       ours.delete(iqn);
     };
-    if ((await overlayBase(files)) !== base || !existsSync(files.overlay)) {
+    if ((await overlayBase(files)) !== base || !names.has(basename(files.overlay))) {
       // A new deployment, or one moved to another base: a fresh overlay; nothing may serve the old one meanwhile.
       await dropTarget();
       await unexportOverlay(files);
       await createOverlay(files, base, options.qemuImg);
       log.info({ mac, base, overlay: files.overlay }, 'made a copy-on-write disk');
     }
-    if (!(await isExported(files))) {
+    if (!(await isExported(files, mounts))) {
       // tgtd keeps the file it opened: a target over a dead mount must be made again over the new one.
       await dropTarget();
       await unexportOverlay(files);

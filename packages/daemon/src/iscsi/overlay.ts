@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runTool } from './run-tool.ts';
 
 /** The files of one machine's copy-on-write disk, named after its MAC in the overlays directory. */
 export interface OverlayFiles {
@@ -34,23 +31,12 @@ export async function overlayBase(files: OverlayFiles): Promise<string | undefin
   }
 }
 
-async function tool(command: string, args: string[]): Promise<string> {
-  try {
-    return (await run(command, args)).stdout;
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(`${command}: ${stderr !== undefined && stderr !== '' ? stderr : (error as Error).message}`, {
-      cause: error,
-    });
-  }
-}
-
 /** A new, empty overlay over `base` (raw or qcow2, as qemu-img finds it); the base is only ever read. */
 export async function createOverlay(files: OverlayFiles, base: string, qemuImg = 'qemu-img'): Promise<void> {
-  const info = JSON.parse(await tool(qemuImg, ['info', '--output=json', base])) as { format?: unknown };
+  const info = JSON.parse(await runTool(qemuImg, ['info', '--output=json', base])) as { format?: unknown };
   const format = typeof info.format === 'string' ? info.format : 'raw';
   await rm(files.overlay, { force: true });
-  await tool(qemuImg, ['create', '-q', '-f', 'qcow2', '-b', base, '-F', format, files.overlay]);
+  await runTool(qemuImg, ['create', '-q', '-f', 'qcow2', '-b', base, '-F', format, files.overlay]);
   await writeFile(files.meta, JSON.stringify({ base, format }) + '\n');
 }
 
@@ -64,7 +50,7 @@ const optionValue = (text: string) => text.replaceAll(',', ',,');
 export async function exportOverlay(files: OverlayFiles, storageDaemon = 'qemu-storage-daemon'): Promise<void> {
   // A FUSE export mounts over an existing regular file.
   await writeFile(files.disk, '', { flag: 'a' });
-  await tool(storageDaemon, [
+  await runTool(storageDaemon, [
     '--daemonize',
     '--pidfile',
     files.pid,
@@ -96,20 +82,21 @@ async function alive(pid: number): Promise<boolean> {
   }
 }
 
-/** Whether files.disk is a FUSE mount right now (/proc/self/mountinfo: the mount point, then after " - " the type). */
-async function mounted(path: string): Promise<boolean> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  return mountinfo.split('\n').some((line) => {
+/** The FUSE mount points now (/proc/self/mountinfo: the mount point is field 5, the type follows " - "). */
+export async function fuseMounts(): Promise<Set<string>> {
+  const points = new Set<string>();
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
     const fields = line.split(' ');
-    const separator = fields.indexOf('-');
-    return fields[4] === path && (fields[separator + 1] ?? '').startsWith('fuse');
-  });
+    const type = fields[fields.indexOf('-') + 1] ?? '';
+    if (type.startsWith('fuse') && fields[4] !== undefined) points.add(fields[4]);
+  }
+  return points;
 }
 
-/** The export is up: its qemu-storage-daemon lives and the disk file is its mount. */
-export async function isExported(files: OverlayFiles): Promise<boolean> {
+/** The export is up: its qemu-storage-daemon lives and the disk file is its mount (`mounts`: fuseMounts()). */
+export async function isExported(files: OverlayFiles, mounts: ReadonlySet<string>): Promise<boolean> {
   const pid = await pidOf(files);
-  return pid !== undefined && (await alive(pid)) && (await mounted(files.disk));
+  return pid !== undefined && mounts.has(files.disk) && (await alive(pid));
 }
 
 /** Stops the export (SIGTERM; qemu-storage-daemon unmounts and flushes the overlay), waiting up to 10 s. */
@@ -121,7 +108,7 @@ export async function unexportOverlay(files: OverlayFiles): Promise<void> {
     if (await alive(pid)) throw new Error(`qemu-storage-daemon ${String(pid)} did not stop within 10 s`);
   }
   // A daemon that died without unmounting leaves a dead FUSE mount ("transport endpoint is not connected").
-  if (await mounted(files.disk)) await tool('umount', ['-l', files.disk]);
+  if ((await fuseMounts()).has(files.disk)) await runTool('umount', ['-l', files.disk]);
   await rm(files.pid, { force: true });
 }
 

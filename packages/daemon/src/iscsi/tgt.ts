@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runTool } from './run-tool.ts';
 
 /** One target as tgtd lists it. */
 export interface TgtTarget {
@@ -16,18 +13,9 @@ export interface TgtTarget {
  */
 export function tgtAdmin(options: { tgtadm?: string; control: number }) {
   const tgtadm = options.tgtadm ?? 'tgtadm';
-  const admin = async (...args: string[]): Promise<string> => {
-    try {
-      const { stdout } = await run(tgtadm, ['-C', String(options.control), '--lld', 'iscsi', ...args]);
-      return stdout;
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr?.trim();
-      throw new Error(
-        `tgtadm ${args.join(' ')}: ${stderr !== undefined && stderr !== '' ? stderr : (error as Error).message}`,
-        { cause: error },
-      );
-    }
-  };
+  const admin = (...args: string[]): Promise<string> =>
+    runTool(tgtadm, ['-C', String(options.control), '--lld', 'iscsi', ...args], `tgtadm ${args.join(' ')}`);
+
   return {
     /** Every target tgtd has ("Target 1: iqn..." lines of `--op show`). */
     async targets(): Promise<TgtTarget[]> {
