@@ -13,6 +13,16 @@ export type DeploymentType = (typeof deploymentTypes)[number];
 export const deploymentStates = ['provisioning', 'deployed', 'running', 'failed', 'wiping'] as const;
 export type DeploymentState = (typeof deploymentStates)[number];
 
+/** Where an iSCSI target listens: HOST or HOST:PORT (3260 when absent). */
+export const iscsiPortalSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' });
+
+/** An iSCSI qualified name (RFC 3720 §3.2.6.3.1), iqn.YYYY-MM.reversed-domain[:name]. */
+export const iqnSchema = z.string().regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
+  message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
+});
+
 /** How a diskless system finds its root (issue "Diskless and image deployments"). Exactly one of the three. */
 export const liveStyles = ['live-boot', 'dracut'] as const;
 export const liveSchema = z.strictObject({
@@ -37,16 +47,8 @@ export const liveSchema = z.strictObject({
    */
   iscsi: z
     .strictObject({
-      server: z
-        .string()
-        .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' })
-        .optional(),
-      target: z
-        .string()
-        .regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
-          message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
-        })
-        .optional(),
+      server: iscsiPortalSchema.optional(),
+      target: iqnSchema.optional(),
       lun: z.number().int().min(0).max(255).default(0),
       base: z
         .string()

@@ -425,6 +425,23 @@ describe('configSchema', () => {
     assert.equal(result.error.issues[0].message, 'port above 65535');
   });
 
+  test('iscsi: a bad portal, target prefix, overlays path or target id is named with what to write', () => {
+    const result = configSchema.safeParse({
+      address: '10.0.0.2',
+      iscsi: { enabled: true, portal: 'san:3260:1', iqn: 'disk', overlays: 'iscsi', firstTid: 0 },
+    });
+    assert.equal(result.success, false);
+    assert.deepEqual(
+      result.error.issues.map((issue) => [issue.path.join('.'), issue.message]),
+      [
+        ['iscsi.portal', 'use HOST or HOST:PORT'],
+        ['iscsi.overlays', 'use an absolute path'],
+        ['iscsi.iqn', 'an iSCSI qualified name, iqn.YYYY-MM.domain:name'],
+        ['iscsi.firstTid', 'Too small: expected number to be >=1'],
+      ],
+    );
+  });
+
   test('a listen address without a port is one problem, not also "port above 65535"', () => {
     for (const listen of ['nowhere', '10.0.0.2']) {
       const result = configSchema.safeParse({ address: '10.0.0.2', http: { listen } });

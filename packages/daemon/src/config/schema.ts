@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { iqnSchema, iscsiPortalSchema } from '@smelt/shared/deployment';
 import {
   cidrContains,
   cidrSchema,
@@ -168,21 +169,13 @@ export const configSchema = z
       .strictObject({
         enabled: z.boolean().default(false),
         /** HOST:PORT machines reach tgtd at; absent: the daemon's address, port 3260. */
-        portal: z
-          .string()
-          .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$/, { message: 'use HOST or HOST:PORT' })
-          .optional(),
+        portal: iscsiPortalSchema.optional(),
         /** tgtd's control port (`tgtd -C N`, `tgtadm -C N`); 0 is the system's tgtd. */
         control: z.number().int().min(0).max(65_535).default(0),
         /** Where the overlays live; absent: dataDir/iscsi. Each holds only what its machine wrote. */
         overlays: z.string().startsWith('/', { message: 'use an absolute path' }).optional(),
         /** Targets are named PREFIX-<mac>; the daemon removes only targets of this prefix. */
-        iqn: z
-          .string()
-          .regex(/^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9.-]+(:[A-Za-z0-9.:_-]+)?$/, {
-            message: 'an iSCSI qualified name, iqn.YYYY-MM.domain:name',
-          })
-          .default('iqn.2026-11.org.smelt:disk'),
+        iqn: iqnSchema.default('iqn.2026-11.org.smelt:disk'),
         /** The daemon's targets take tgtd target ids from here up, clear of an operator's own. */
         firstTid: z.number().int().min(1).max(1_000_000).default(1000),
       })
