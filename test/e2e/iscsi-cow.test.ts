@@ -46,6 +46,13 @@ const qemuIo = (target: string, initiator: string, commands: string[]) =>
 const qemuIoOk = (mac: string, commands: string[]) => qemuIoOkIn(ready().machine, PORTAL, mac, commands);
 const storageDaemonPids = () => pidsIn(ready().daemon.dataDir);
 
+/** `smeltctl deploy --MAC mac --boot b --deploymentType live --iscsiBase path [extra...]`; its result. */
+function deployOnIscsi(mac: string, iscsiBase: string, extra: readonly string[] = []) {
+  const { lab, server, daemon } = ready();
+  const args = ['deploy', '--MAC', mac, '--boot', 'b', '--deploymentType', 'live', '--iscsiBase', iscsiBase];
+  return smeltctlIn(lab, server, daemon, [...args, ...extra]);
+}
+
 /** smeltd in the server's namespace, making iSCSI disks; a restart when given the last one's data directory. */
 async function smeltd(dataDir?: string): Promise<RunningSmeltd> {
   const started = await startSmeltd({
@@ -102,19 +109,7 @@ after(async () => {
 test('two machines over one base each get a disk of their own; a target admits only its machine', async () => {
   const { lab, server, daemon } = ready();
   for (const [i, mac] of MACS.entries()) {
-    const deploy = await smeltctlIn(lab, server, daemon, [
-      'deploy',
-      '--MAC',
-      mac,
-      '--name',
-      `d${String(i)}`,
-      '--boot',
-      'b',
-      '--deploymentType',
-      'live',
-      '--iscsiBase',
-      base,
-    ]);
+    const deploy = await deployOnIscsi(mac, base, ['--name', `d${String(i)}`]);
     assert.equal(deploy.code, 0, deploy.stderr);
   }
   const shown = await smeltctlJson<{ live: { iscsi: Record<string, unknown> } }>(lab, server, daemon, [
@@ -170,17 +165,7 @@ test("release removes the machine's target and its writes; the other machine kee
   await qemuIoOk(MACS[1], ['read -P 0x22 4096 4096']);
 
   // Deployed again over the same base: a fresh disk, the old writes gone.
-  const deploy = await smeltctlIn(lab, server, daemon, [
-    'deploy',
-    '--MAC',
-    MACS[0],
-    '--boot',
-    'b',
-    '--deploymentType',
-    'live',
-    '--iscsiBase',
-    base,
-  ]);
+  const deploy = await deployOnIscsi(MACS[0], base);
   assert.equal(deploy.code, 0, deploy.stderr);
   await waitUntil('the target back', async () => ((await targets()).length === 2 ? true : undefined), 20_000);
   await qemuIoOk(MACS[0], ['read -P 0xbb 4096 4096']);
@@ -223,17 +208,7 @@ test('a storage daemon that died is started again over the same overlay at the n
 });
 
 test('bad input: a base with a target, or a relative base, is refused with what to do', async () => {
-  const { lab, server, daemon } = ready();
-  const both = await smeltctlIn(lab, server, daemon, [
-    'deploy',
-    '--MAC',
-    '52:54:00:74:00:09',
-    '--boot',
-    'b',
-    '--deploymentType',
-    'live',
-    '--iscsiBase',
-    base,
+  const both = await deployOnIscsi('52:54:00:74:00:09', base, [
     '--iscsiTarget',
     'iqn.2026-11.example:x',
     '--iscsiServer',
@@ -241,17 +216,7 @@ test('bad input: a base with a target, or a relative base, is refused with what 
   ]);
   assert.equal(both.code, 2, both.stderr);
   assert.match(both.stderr, /--iscsiBase/);
-  const relative = await smeltctlIn(lab, server, daemon, [
-    'deploy',
-    '--MAC',
-    '52:54:00:74:00:09',
-    '--boot',
-    'b',
-    '--deploymentType',
-    'live',
-    '--iscsiBase',
-    'base.img',
-  ]);
-  assert.notEqual(relative.code, 0);
+  const relative = await deployOnIscsi('52:54:00:74:00:09', 'base.img');
+  assert.equal(relative.code, 2, relative.stderr); // the daemon's 400: invalid_request
   assert.match(relative.stderr, /absolute path/);
 });

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { openSync, readSync, closeSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createLab, pinBridge, smeltctlIn, type Lab } from '../harness/dhcp-lab.ts';
+import { createLab, smeltctlIn, type Lab } from '../harness/dhcp-lab.ts';
 import { qemuIoOk, startTgtd, stopStorageDaemons, type RunningTgtd } from '../harness/iscsi.ts';
 import type { Netns } from '../harness/netns.ts';
-import { routerAdvertiserArgv, startVm, type RunningVm } from '../harness/qemu.ts';
+import { startVm, vmBridge, type RunningVm } from '../harness/qemu.ts';
 import { run } from '../harness/process.ts';
 import { startSmeltd, type RunningSmeltd } from '../harness/smeltd.ts';
 
@@ -47,13 +47,7 @@ let base = '';
 before(async () => {
   lab = createLab('rbiscsi');
   ns = await lab.netns('qis');
-  await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
-  await pinBridge(ns, { anchor: true });
-  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.br0.disable_ipv6=1']);
-  await ns.exec(['ip', 'addr', 'add', `${SERVER}/24`, 'dev', 'br0']);
-  await ns.exec(['ip', 'link', 'set', 'br0', 'up']);
-  // Without an answer to its router solicitations iPXE idles ~15 s per boot (qemu.ts, routerAdvertiserArgv).
-  await lab.spawn(ns, routerAdvertiserArgv('br0')).waitFor(/^ready$/m, 20_000);
+  await vmBridge(lab, ns, SERVER, { pin: true });
   // The base: 64 MiB (sparse), the boot sector first, zeros after it. iPXE's INT 13h drive has 255 heads of 63
   // sectors: a base under one such cylinder (~8 MiB) never booted here (1 MiB: "no bootable device").
   base = join(lab.dir, 'base.img');

@@ -25,10 +25,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createLab, logLines, pinBridge, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
+import { createLab, logLines, smeltctlIn, smeltctlJson, waitUntil, type Lab } from '../harness/dhcp-lab.ts';
 import { guestFiles, type GuestFiles } from '../harness/guest.ts';
 import type { Netns } from '../harness/netns.ts';
-import { routerAdvertiserArgv, startVm, type Firmware, type RunningVm } from '../harness/qemu.ts';
+import { startVm, vmBridge, type Firmware, type RunningVm } from '../harness/qemu.ts';
 import type { RunningSmeltd } from '../harness/smeltd.ts';
 
 const SERVER = '10.92.0.2';
@@ -187,14 +187,8 @@ before(async () => {
   // The guest's files (a kernel download the first time) while the namespace and the daemon come up.
   const files = guestFiles(note);
   ns = await lab.netns('qvm');
-  await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
-  // A MAC of its own (dhcp-lab.ts): with SMELT_E2E_FULL=1 the VM that stops first must not take it with its tap.
-  await pinBridge(ns, { anchor: true });
-  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.br0.disable_ipv6=1']);
-  await ns.exec(['ip', 'addr', 'add', `${SERVER}/24`, 'dev', 'br0']);
-  await ns.exec(['ip', 'link', 'set', 'br0', 'up']);
-  // Without an answer to its router solicitations iPXE idles ~15 s per boot (qemu.ts, routerAdvertiserArgv).
-  await lab.spawn(ns, routerAdvertiserArgv('br0')).waitFor(/^ready$/m, 20_000);
+  // Pinned: with SMELT_E2E_FULL=1 the VM that stops first must not take the bridge's MAC with its tap.
+  await vmBridge(lab, ns, SERVER, { pin: true });
   daemon = await lab.smeltd(ns, {
     interface: 'br0',
     address: SERVER,

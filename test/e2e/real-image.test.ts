@@ -35,7 +35,7 @@ import { createLab, logLines, smeltctlIn, smeltctlJson, waitUntil, type Lab } fr
 import type { Netns } from '../harness/netns.ts';
 import { repoRoot } from '../harness/paths.ts';
 import { run, runOk } from '../harness/process.ts';
-import { routerAdvertiserArgv, startVm, type RunningVm } from '../harness/qemu.ts';
+import { startVm, vmBridge, type RunningVm } from '../harness/qemu.ts';
 import type { RunningSmeltd } from '../harness/smeltd.ts';
 
 const NET = '10.86.0';
@@ -179,12 +179,7 @@ before(async () => {
   // The writer (a kernel download and a build the first time; ~1 s when up to date) while the lab comes up.
   const built = run(process.execPath, [join(repoRoot, 'scripts/image-writer.ts')], { timeoutMs: 900_000 });
   ns = await lab.netns('qim');
-  await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
-  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.br0.disable_ipv6=1']);
-  await ns.exec(['ip', 'addr', 'add', `${SERVER}/24`, 'dev', 'br0']);
-  await ns.exec(['ip', 'link', 'set', 'br0', 'up']);
-  // Without an answer to its router solicitations iPXE idles ~15 s per boot (qemu.ts, routerAdvertiserArgv).
-  await lab.spawn(ns, routerAdvertiserArgv('br0')).waitFor(/^ready$/m, 20_000);
+  await vmBridge(lab, ns, SERVER, { pin: false });
 
   const images = join(lab.dir, 'images');
   mkdirSync(images);

@@ -22,6 +22,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pinBridge, type Lab } from './dhcp-lab.ts';
+import type { Netns } from './netns.ts';
 import { exited, run, runOk } from './process.ts';
 
 export const QEMU = 'qemu-system-x86_64';
@@ -66,6 +68,21 @@ sniff(iface=iface, filter='icmp6 and ip6[40] == 133', prn=answer, store=False)
 /** argv (to run inside the namespace) of the router-advertisement responder on `bridge`. */
 export function routerAdvertiserArgv(bridge: string): string[] {
   return [PYTHON, '-u', '-c', RA_RESPONDER, bridge];
+}
+
+/**
+ * The segment VMs boot on: bridge br0 in `ns` with the server's `address` (/24), no IPv6 of its own, and a
+ * router-advertisement responder on it (without one iPXE idles ~15 s per boot: routerAdvertiserArgv). `pin`: the
+ * bridge's MAC fixed and anchored by a veth (dhcp-lab.ts pinBridge), so that with two VMs the first to stop does not
+ * take the server's MAC with its tap.
+ */
+export async function vmBridge(lab: Lab, ns: Netns, address: string, options: { pin: boolean }): Promise<void> {
+  await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
+  if (options.pin) await pinBridge(ns, { anchor: true });
+  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.br0.disable_ipv6=1']);
+  await ns.exec(['ip', 'addr', 'add', `${address}/24`, 'dev', 'br0']);
+  await ns.exec(['ip', 'link', 'set', 'br0', 'up']);
+  await lab.spawn(ns, routerAdvertiserArgv('br0')).waitFor(/^ready$/m, 20_000);
 }
 
 export interface VmOptions {

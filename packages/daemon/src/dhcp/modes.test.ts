@@ -19,6 +19,7 @@ import {
   vendorClass,
 } from './options.ts';
 import type { DhcpPacket } from './packet.ts';
+import type { HostOverrides } from './reply.ts';
 import { decideProxy } from './proxy-mode.ts';
 import { decideServer } from './server-mode.ts';
 import { subnetsFromConfig } from './subnets.ts';
@@ -47,7 +48,7 @@ function world() {
     excluded: new Set([ipv4ToNumber('10.77.0.1') ?? 0]),
     reservations: { addressFor: () => undefined, macFor: () => undefined },
   });
-  const serve = (request: DhcpPacket): Decision => {
+  const serve = (request: DhcpPacket, host: HostOverrides = {}): Decision => {
     const facts = clientFacts(request);
     assert.ok(facts);
     const stage = isNetworkBoot(facts)
@@ -57,7 +58,7 @@ function world() {
           mac: facts.mac,
         })
       : undefined;
-    return decideServer({ request, facts, table, server, subnet: subnets[0], stage, host: {}, ports });
+    return decideServer({ request, facts, table, server, subnet: subnets[0], stage, host, ports });
   };
   return { table, serve };
 }
@@ -67,6 +68,7 @@ function replyOf(decision: Decision): Extract<Decision, { kind: 'reply' }> {
   return decision;
 }
 
+const ROOT_PATH = 'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1';
 const text = (packet: DhcpPacket, code: number) => packet.options.get(code)?.toString('latin1');
 
 /** A captured REQUEST retargeted at our server id, as if the client had chosen our offer. */
@@ -160,42 +162,16 @@ describe('server mode, fed the captured clients', () => {
   });
 
   test('a diskless iSCSI machine gets its root path in option 17 (RFC 4173)', () => {
-    const { table } = world();
-    const request = fixture('udhcpc-discover');
-    const facts = clientFacts(request);
-    assert.ok(facts);
-    const decision = decideServer({
-      request,
-      facts,
-      table,
-      server,
-      subnet: subnets[0],
-      stage: undefined,
-      host: { rootPath: 'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1' },
-      ports,
-    });
-    assert.equal(
-      text(replyOf(decision).reply, Option.rootPath),
-      'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1',
-    );
+    const { serve } = world();
+    const decision = serve(fixture('udhcpc-discover'), { rootPath: ROOT_PATH });
+    assert.equal(text(replyOf(decision).reply, Option.rootPath), ROOT_PATH);
   });
 
   test('a client already running iPXE gets no option 17: its script names the target and the initiator', () => {
-    const { table } = world();
+    const { serve } = world();
     const request = fixture('ipxe-bios-discover');
-    const facts = clientFacts(request);
-    assert.ok(facts?.ipxe);
-    const decision = decideServer({
-      request,
-      facts,
-      table,
-      server,
-      subnet: subnets[0],
-      stage: undefined,
-      host: { rootPath: 'iscsi:san.example::3261:2:iqn.2026-11.example.san:web1', hostname: 'web1' },
-      ports,
-    });
-    const reply = replyOf(decision).reply;
+    assert.ok(clientFacts(request)?.ipxe);
+    const reply = replyOf(serve(request, { rootPath: ROOT_PATH, hostname: 'web1' })).reply;
     assert.equal(reply.options.get(Option.rootPath), undefined);
     assert.equal(text(reply, Option.hostname), 'web1', 'the rest of the host settings still apply');
   });
